@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine with nothing but python3:
+#   make run   - create .venv, install, serve the demo app with AutoWorker
+#   make test  - create .venv, install, run ruff, mypy and pytest
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# pytest workers: the reference machine has 2 cores.
+JOBS   ?= 2
+
+.PHONY: run test lint typecheck pytest venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@echo "safeworkers demo: http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	$(BIN)/gunicorn --chdir examples/apps --bind $(HOST):$(PORT) \
+		-k safeworkers.AutoWorker demo_wsgi:app
+
+lint: $(STAMP)
+	$(BIN)/ruff check --output-format concise src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) --timeout 180
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

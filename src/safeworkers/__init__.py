@@ -1,0 +1,53 @@
+"""Workers for gunicorn and hypercorn that boot and serve on every platform.
+
+Public names are loaded lazily (PEP 562): ``import safeworkers`` imports
+neither gevent, eventlet, trio nor hypercorn, so gunicorn can resolve
+``-k safeworkers.GeventWorker`` in its master process without patching or
+pulling in an event loop there.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from safeworkers._version import __version__
+
+if TYPE_CHECKING:
+    from safeworkers.workers.auto import AutoWorker
+    from safeworkers.workers.gevent import GeventWorker
+    from safeworkers.workers.sync import SyncWorker, ThreadWorker
+
+# name -> module that defines it
+_LAZY = {
+    "AutoWorker": "safeworkers.workers.auto",
+    "SyncWorker": "safeworkers.workers.sync",
+    "ThreadWorker": "safeworkers.workers.sync",
+    "GeventWorker": "safeworkers.workers.gevent",
+    "EventletWorker": "safeworkers.workers.eventlet",
+    "TrioWorker": "safeworkers.workers.trio",
+}
+
+__all__ = [
+    "AutoWorker",
+    "EventletWorker",
+    "GeventWorker",
+    "SyncWorker",
+    "ThreadWorker",
+    "TrioWorker",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'safeworkers' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,1 @@
+"""pytest fixtures for users' own test suites (placeholder, filled by a later issue)."""

@@ -1,0 +1,139 @@
+"""``SAFEWORKERS_*`` settings, parsed and validated once, at worker start.
+
+Every variable is listed in :data:`VARIABLES` with its accepted values; the
+docs' settings table is written from the same facts. A bad value raises
+:class:`SettingsError`, whose message names the variable, the value and what
+is accepted, so the worker can stop with one readable line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, cast
+
+Backend = Literal["auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi"]
+BACKENDS: tuple[Backend, ...] = ("auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi")
+GuardMode = Literal["guard", "preimport", "off"]
+GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+class SettingsError(ValueError):
+    """A ``SAFEWORKERS_*`` variable has a value we cannot accept."""
+
+    def __init__(self, variable: str, value: str, accepted: str, *, unknown: bool = False) -> None:
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+        if unknown:
+            message = f"{variable} is not a safeworkers setting: known settings are {accepted}"
+        else:
+            message = f"{variable}={value!r} is not valid: accepted values are {accepted}"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: SAFEWORKERS_BACKEND: which worker AutoWorker uses (``auto`` decides).
+    backend: Backend = "auto"
+    #: SAFEWORKERS_GUARD: the import guard mode for green workers.
+    guard: GuardMode = "guard"
+    #: SAFEWORKERS_GUARD_MODULES: comma-separated modules the guard covers.
+    guard_modules: tuple[str, ...] = ("trio",)
+    #: SAFEWORKERS_TCP_KEEPALIVE: ``idle,interval,count`` seconds/probes, or off.
+    tcp_keepalive: tuple[int, int, int] | None = None
+    #: SAFEWORKERS_MPTCP: create Multipath TCP listeners (config modules).
+    mptcp: bool = False
+
+
+#: name -> (accepted values, description), for errors and the docs table.
+VARIABLES: Mapping[str, tuple[str, str]] = {
+    "SAFEWORKERS_BACKEND": (
+        ", ".join(BACKENDS),
+        "the worker AutoWorker uses; `auto` decides from the app and platform",
+    ),
+    "SAFEWORKERS_GUARD": (
+        ", ".join(GUARD_MODES),
+        "the Trio import guard's mode in green workers",
+    ),
+    "SAFEWORKERS_GUARD_MODULES": (
+        "comma-separated module names, e.g. trio,mylib",
+        "modules the import guard covers (default trio)",
+    ),
+    "SAFEWORKERS_TCP_KEEPALIVE": (
+        "idle,interval,count as positive integers (e.g. 60,15,4), or off",
+        "TCP keepalive on accepted TCP connections",
+    ),
+    "SAFEWORKERS_MPTCP": (
+        "1/true/yes/on or 0/false/no/off",
+        "create Multipath TCP listeners where the kernel allows (config modules)",
+    ),
+}
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(name, raw, VARIABLES[name][0])
+    return value
+
+
+def _modules(environ: Mapping[str, str]) -> tuple[str, ...]:
+    name = "SAFEWORKERS_GUARD_MODULES"
+    raw = environ.get(name)
+    if raw is None:
+        return Settings.guard_modules
+    modules = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not modules or not all(all(p.isidentifier() for p in m.split(".")) for m in modules):
+        raise SettingsError(name, raw, VARIABLES[name][0])
+    return modules
+
+
+def _keepalive(environ: Mapping[str, str]) -> tuple[int, int, int] | None:
+    name = "SAFEWORKERS_TCP_KEEPALIVE"
+    raw = environ.get(name)
+    if raw is None or raw.strip().lower() in ("off", ""):
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SettingsError(name, raw, VARIABLES[name][0])
+    idle, interval, count = (int(p) for p in parts)
+    return (idle, interval, count)
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(name, raw, VARIABLES[name][0])
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate every ``SAFEWORKERS_*`` variable.
+
+    Unknown ``SAFEWORKERS_*`` names are refused too: a typo such as
+    ``SAFEWORKERS_BAKCEND`` would otherwise be silently ignored.
+    """
+    env = os.environ if environ is None else environ
+    for key in env:
+        if key.startswith("SAFEWORKERS_") and key not in VARIABLES:
+            raise SettingsError(key, env[key], ", ".join(VARIABLES), unknown=True)
+    return Settings(
+        backend=cast("Backend", _choice(env, "SAFEWORKERS_BACKEND", BACKENDS, "auto")),
+        guard=cast("GuardMode", _choice(env, "SAFEWORKERS_GUARD", GUARD_MODES, "guard")),
+        guard_modules=_modules(env),
+        tcp_keepalive=_keepalive(env),
+        mptcp=_flag(env, "SAFEWORKERS_MPTCP"),
+    )

@@ -1,0 +1,128 @@
+"""What every safeworkers worker adds to its gunicorn base class.
+
+Each concrete worker is ``class X(SafeWorkerMixin, <gunicorn worker>)``. The
+mixin validates settings before anything else happens in the worker process,
+logs one start-up line, and tunes each accepted connection according to what
+it is (``TCP_NODELAY`` and keepalive only on TCP).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from safeworkers import settings as settings_mod
+
+if TYPE_CHECKING:
+    from safeworkers.settings import Settings
+
+#: gunicorn's exit status for "Worker failed to boot" (arbiter.WORKER_BOOT_ERROR):
+#: the arbiter stops the whole server instead of respawning forever.
+WORKER_BOOT_ERROR = 3
+
+
+class WorkerBootError(Exception):
+    """A worker cannot start; the message says why and what to do."""
+
+
+def boot_failure(log: Any, message: str) -> None:
+    """Log ``message`` as one error line and stop the worker as a boot failure."""
+    log.error("safeworkers: %s", message)
+    sys.exit(WORKER_BOOT_ERROR)
+
+
+class SafeWorkerMixin:
+    """Settings, start-up logging and per-connection socket tuning."""
+
+    #: The name users pass to ``-k`` (``safeworkers.<name>``).
+    safeworkers_name: ClassVar[str] = "Worker"
+    #: What this worker adds over its upstream class, for the start-up line.
+    safeworkers_adds: ClassVar[str] = "socket tuning"
+
+    if TYPE_CHECKING:
+        log: Any
+        cfg: Any
+        pid: Any
+
+    _sw_settings: Settings | None = None
+
+    @property
+    def safeworkers_settings(self) -> Settings:
+        if self._sw_settings is None:
+            self._sw_settings = settings_mod.load()
+        return self._sw_settings
+
+    def safeworkers_details(self, current: Settings) -> str:
+        """Worker-specific facts for the start-up line (override to add some)."""
+        return ""
+
+    def safeworkers_start(self) -> Settings:
+        """Validate settings (stopping the worker on a bad value) and log the start line.
+
+        Call it first thing in ``init_process``, before anything patches.
+        """
+        try:
+            current = self.safeworkers_settings
+        except settings_mod.SettingsError as exc:
+            boot_failure(self.log, str(exc))
+            raise  # unreachable: boot_failure exits
+        extra = self.safeworkers_details(current)
+        keepalive = current.tcp_keepalive
+        self.log.info(
+            "safeworkers %s (pid %s): %s%s; tcp keepalive %s",
+            self.safeworkers_name,
+            self.pid,
+            self.safeworkers_adds,
+            f"; {extra}" if extra else "",
+            "idle={},interval={},count={}".format(*keepalive) if keepalive else "off",
+        )
+        return current
+
+    def tune_client(self, client: socket.socket) -> None:
+        """Apply per-connection options that fit this connection's transport."""
+        from safeworkers import sockets
+
+        try:
+            sockets.tune_connection(client, keepalive=self.safeworkers_settings.tcp_keepalive)
+        except OSError as exc:  # the peer may already be gone; never fail the request
+            self.log.debug("safeworkers: could not tune connection: %s", exc)
+
+
+def find_missing(*modules: str) -> ImportError | None:
+    """The import error for the first of ``modules`` that is not installed, else ``None``.
+
+    Looks modules up without importing them, so the master stays free of
+    gevent, eventlet, trio and hypercorn until a worker needs them.
+    """
+    for name in modules:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ImportError as exc:
+            return exc
+        if spec is None:
+            return ModuleNotFoundError(f"No module named {name!r}", name=name)
+    return None
+
+
+def missing_extra_worker(name: str, extra: str, error: ImportError) -> type:
+    """A stand-in worker class for when an optional dependency is missing.
+
+    gunicorn imports the worker class in the master; failing there prints a
+    traceback inside "class uri invalid or not found". Instead the stand-in
+    loads fine and its worker stops at boot with one line saying what to
+    install, and gunicorn reports "Worker failed to boot".
+    """
+    from gunicorn.workers.base import Worker
+
+    missing = error.name or str(error)
+
+    def init_process(self: Any) -> None:
+        boot_failure(
+            self.log,
+            f"safeworkers.{name} needs {missing}, which is not installed: "
+            f"pip install 'safeworkers[{extra}]'",
+        )
+
+    return type(name, (Worker,), {"init_process": init_process, "__module__": __name__})

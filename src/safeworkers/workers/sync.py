@@ -1,0 +1,50 @@
+"""gunicorn's sync and gthread workers, with safeworkers' socket handling."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.workers.gthread import ThreadWorker as _GunicornThreadWorker
+from gunicorn.workers.sync import SyncWorker as _GunicornSyncWorker
+
+from safeworkers.workers._base import SafeWorkerMixin
+
+if TYPE_CHECKING:
+    from safeworkers.settings import Settings
+
+
+class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
+    """One request at a time per process; gunicorn's default worker."""
+
+    safeworkers_name = "SyncWorker"
+    safeworkers_adds = "gunicorn sync worker with per-transport socket tuning"
+
+    def init_process(self) -> None:
+        self.safeworkers_start()
+        super().init_process()
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        self.tune_client(client)
+        super().handle(listener, client, addr)
+
+
+class ThreadWorker(SafeWorkerMixin, _GunicornThreadWorker):  # type: ignore[misc]
+    """A thread pool per process (``--threads``); gunicorn's gthread worker."""
+
+    safeworkers_name = "ThreadWorker"
+    safeworkers_adds = "gunicorn gthread worker with per-transport socket tuning"
+
+    def safeworkers_details(self, current: Settings) -> str:
+        return f"threads={self.cfg.threads}"
+
+    def init_process(self) -> None:
+        self.safeworkers_start()
+        super().init_process()
+
+    def enqueue_req(self, conn: Any) -> None:
+        # Every new connection passes here before a thread handles it (and
+        # again after keep-alive waits, hence the marker): gunicorn 23-27.
+        if not getattr(conn, "_safeworkers_tuned", False):
+            conn._safeworkers_tuned = True
+            self.tune_client(conn.sock)
+        super().enqueue_req(conn)

@@ -1,0 +1,103 @@
+"""Run code in a fresh subprocess under a chosen patcher and simulated platform.
+
+Monkey-patching is process-wide and irreversible, so every scenario gets its
+own interpreter. ``bootstrap.py`` (run as the child's main script) sets the
+scene in the order a real worker does: platform simulation first (it stands
+for the machine), then the safeworkers guard (as our workers install it),
+then the patcher, then the scenario code. The child prints one JSON line
+describing the outcome.
+
+How the macOS/BSD simulation works, and where it differs from a real Mac
+------------------------------------------------------------------------
+Trio chooses its I/O backend in ``trio._core._run``: on ``sys.platform ==
+"linux"`` it takes epoll outright, elsewhere it takes epoll or kqueue if
+``select`` has them, and otherwise raises ``NotImplementedError``. The
+simulation wraps the loader of that one module so that ``sys.platform``
+reads ``"darwin"`` (or ``"freebsd14"``) while it executes, and only then.
+Under gevent or eventlet ``select.epoll`` is gone and Linux has no kqueue, so
+Trio reaches exactly the branch it reaches on a patched Mac or BSD box.
+
+It differs from a real Mac in that: unpatched, Trio picks epoll instead of
+kqueue (the import succeeds, as it does on a Mac); every other module,
+including gevent's and eventlet's hubs, the ``socket`` constants and
+``safeworkers.detect``, sees Linux; and nothing about the kernel changes.
+It reproduces Trio's *backend selection*, nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BOOTSTRAP = HERE / "bootstrap.py"
+
+PATCHES = ("none", "gevent", "eventlet")
+PLATFORMS = ("linux", "macos", "bsd")
+#: "without" = no safeworkers at all; the others are guard modes.
+GUARDS = ("without", "guard", "preimport")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    exc_type: str | None
+    exc_mro: tuple[str, ...]
+    message: str
+    result: object
+    returncode: int
+    stderr: str
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"ok ({self.result!r})"
+        return f"{self.exc_type}: {self.message}"
+
+
+def run(
+    code: str,
+    *,
+    patch: str = "none",
+    platform: str = "linux",
+    guard: str = "without",
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Outcome:
+    """Run ``code`` in a fresh interpreter; ``code`` may set ``result``."""
+    assert patch in PATCHES, patch
+    assert platform in PLATFORMS, platform
+    assert guard in GUARDS, guard
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    child_env["PYTHONWARNINGS"] = "ignore"
+    root = str(HERE.parent.parent)
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, child_env.get("PYTHONPATH")]))
+    config = {"patch": patch, "platform": platform, "guard": guard, "code": code}
+    proc = subprocess.run(
+        [sys.executable, str(BOOTSTRAP), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise AssertionError(
+            f"scenario printed no outcome (rc={proc.returncode})\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    data = json.loads(lines[-1])
+    return Outcome(
+        ok=data["ok"],
+        exc_type=data.get("exc_type"),
+        exc_mro=tuple(data.get("exc_mro", ())),
+        message=data.get("message", ""),
+        result=data.get("result"),
+        returncode=proc.returncode,
+        stderr=proc.stderr,
+    )

@@ -1,0 +1,51 @@
+"""Child-process entry point for ``tests.harness.run``; see its docstring."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+from tests.harness import simulate
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    if config["platform"] in simulate.FAKE_PLATFORMS:
+        simulate.install(simulate.FAKE_PLATFORMS[config["platform"]])
+    if config["guard"] != "without":
+        import safeworkers.guard
+
+        safeworkers.guard.install(mode=config["guard"])
+    if config["patch"] == "gevent":
+        import gevent.monkey
+
+        gevent.monkey.patch_all()
+    elif config["patch"] == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    namespace: dict[str, object] = {"result": None}
+    try:
+        exec(compile(config["code"], "<scenario>", "exec"), namespace)
+    except BaseException as exc:
+        outcome = {
+            "ok": False,
+            "exc_type": type(exc).__name__,
+            "exc_mro": [cls.__name__ for cls in type(exc).__mro__],
+            "message": str(exc),
+        }
+        traceback.print_exc()
+    else:
+        result = namespace.get("result")
+        try:
+            json.dumps(result)
+        except TypeError:
+            result = repr(result)
+        outcome = {"ok": True, "result": result}
+    sys.stdout.write(json.dumps(outcome) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

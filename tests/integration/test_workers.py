@@ -1,0 +1,247 @@
+"""Sync, Thread, Gevent and Auto workers under real gunicorn processes (issue #3)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests import servers
+
+WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker", "AutoWorker"]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[servers.Server]:
+    """A second local HTTP server for apps that make outbound calls."""
+    with servers.gunicorn("wsgi_plain:app", "-k", "sync") as server:
+        yield server
+
+
+def k(name: str) -> tuple[str, str]:
+    return ("-k", f"safeworkers.{name}")
+
+
+def assert_clean_log(log: str) -> None:
+    assert "[ERROR]" not in log, log
+    assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
+@pytest.mark.parametrize("worker", WORKERS)
+def test_serves_plain_wsgi(worker: str, unix: bool) -> None:
+    with servers.gunicorn("wsgi_plain:app", *k(worker), unix=unix) as server:
+        client = server.client()
+        assert client.get("/hello").text.startswith("GET /hello")
+        assert "body=5" in client.post("/echo", content=b"12345").text
+        server.wait_for_log("safeworkers ")
+        assert_clean_log(server.log)
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_flask_app_with_module_level_httpx_client_calls_out(
+    worker: str, upstream: servers.Server
+) -> None:
+    env = {"UPSTREAM_URL": upstream.url}
+    with servers.gunicorn("flask_httpx:app", *k(worker), env=env) as server:
+        response = server.get("/proxy")
+        assert response.status_code == 200, server.log
+        assert response.text.startswith("proxied: 200 GET /upstream")
+
+
+def test_field_failure_side_by_side_gevent_on_macos_like_platform(
+    upstream: servers.Server,
+) -> None:
+    """Upstream `-k gevent` cannot boot the app; safeworkers.GeventWorker serves it."""
+    env = {"UPSTREAM_URL": upstream.url}
+    with servers.gunicorn(
+        "flask_httpx:app", "-k", "gevent", fake_platform="darwin", env=env, wait=False
+    ) as broken:
+        assert broken.wait(timeout=30) != 0
+        assert "NotImplementedError" in broken.log
+        assert "monkey-patched out by gevent" in broken.log
+        assert "Worker failed to boot" in broken.log
+    with servers.gunicorn(
+        "flask_httpx:app", *k("GeventWorker"), fake_platform="darwin", env=env
+    ) as fixed:
+        assert fixed.get("/proxy").text.startswith("proxied: 200")
+
+
+# --- AutoWorker's decisions -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "env", "chosen"),
+    [
+        ("wsgi_plain:app", (), {}, "safeworkers.SyncWorker"),
+        ("wsgi_plain:app", ("--threads", "4"), {}, "safeworkers.ThreadWorker"),
+        ("asgi_plain:app", (), {}, "asgi"),
+        ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "auto"}, "safeworkers.SyncWorker"),
+        ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "sync"}, "safeworkers.SyncWorker"),
+        ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "gthread"}, "safeworkers.ThreadWorker"),
+        ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "gevent"}, "safeworkers.GeventWorker"),
+        ("asgi_plain:app", (), {"SAFEWORKERS_BACKEND": "asgi"}, "asgi"),
+    ],
+    ids=["wsgi", "wsgi-threads", "asgi", "auto", "sync", "gthread", "gevent", "asgi-forced"],
+)
+def test_autoworker_choice(app: str, args: tuple[str, ...], env: dict[str, str], chosen: str) -> None:
+    with servers.gunicorn(app, *k("AutoWorker"), *args, env=env) as server:
+        assert server.get("/x").status_code == 200
+        server.wait_for_log(f"safeworkers AutoWorker chose {chosen}:")
+        assert_clean_log(server.log)
+
+
+def test_autoworker_loads_the_app_once() -> None:
+    with servers.gunicorn("counting_app:app", *k("AutoWorker")) as server:
+        assert server.get("/").text == "imports=1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepted"),
+    [
+        ("SAFEWORKERS_BACKEND", "geventt", "auto, sync, gthread, gevent, eventlet, trio, asgi"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "60,15", "idle,interval,count as positive integers"),
+        ("SAFEWORKERS_GUARD", "maybe", "guard, preimport, off"),
+    ],
+)
+@pytest.mark.parametrize("worker", ["AutoWorker", "GeventWorker", "SyncWorker"])
+def test_bad_setting_stops_the_worker_with_a_clear_message(
+    worker: str, variable: str, value: str, accepted: str
+) -> None:
+    with servers.gunicorn(
+        "wsgi_plain:app", *k(worker), env={variable: value}, wait=False
+    ) as server:
+        assert server.wait(timeout=30) != 0
+        log = server.log
+        assert f"safeworkers: {variable}={value!r} is not valid: accepted values are" in log
+        assert accepted in log
+        assert "Worker failed to boot" in log
+        assert "Traceback" not in log
+
+
+def test_backend_for_the_wrong_app_kind_is_a_clear_error() -> None:
+    env = {"SAFEWORKERS_BACKEND": "gthread"}
+    with servers.gunicorn("asgi_plain:app", *k("AutoWorker"), env=env, wait=False) as server:
+        assert server.wait(timeout=30) != 0
+        assert "SAFEWORKERS_BACKEND=gthread serves WSGI apps, but this app is ASGI" in server.log
+
+
+@pytest.mark.parametrize("worker", ["GeventWorker", "AutoWorker"])
+def test_missing_extra_names_the_install_command(worker: str) -> None:
+    env = {
+        "SWTEST_BLOCK_IMPORTS": "gevent,greenlet",
+        "SAFEWORKERS_BACKEND": "gevent",
+        "PYTHONPATH": str(servers.SITE),
+    }
+    with servers.gunicorn("wsgi_plain:app", *k(worker), env=env, wait=False) as server:
+        assert server.wait(timeout=30) != 0
+        log = server.log
+        assert "pip install 'safeworkers[gevent]'" in log
+        assert "Worker failed to boot" in log
+        assert "Traceback" not in log
+
+
+# --- gunicorn behaviours through our workers --------------------------------
+
+BEHAVIOUR_WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker"]
+
+
+@pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
+def test_max_requests_with_jitter_recycles_workers(worker: str) -> None:
+    args = ("--max-requests", "5", "--max-requests-jitter", "2")
+    with servers.gunicorn("wsgi_plain:app", *k(worker), *args) as server:
+        pids: set[str] = set()
+        # Green workers notice max_requests on their ~1 s loop tick (upstream
+        # behaves the same), so pace the requests; bounded in count and time.
+        deadline = time.monotonic() + 20
+        for _ in range(200):
+            # A fresh connection each time, so recycling is not hidden by keep-alive.
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                response = client.get("/", headers={"Connection": "close"})
+            assert response.status_code == 200
+            pids.add(response.text.split("pid=")[1].split()[0])
+            if len(pids) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert len(pids) >= 3, pids
+        assert "Autorestarting worker after current request" in server.log
+
+
+@pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
+def test_sighup_reloads_workers(worker: str) -> None:
+    with servers.gunicorn("wsgi_plain:app", *k(worker)) as server:
+        before = server.worker_pids()
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            after = server.worker_pids()
+            if after and not (after & before):
+                break
+            time.sleep(0.1)
+        assert after and not (after & before), (before, after)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
+def test_sigterm_drains_an_in_flight_request(worker: str) -> None:
+    with servers.gunicorn("wsgi_plain:app", *k(worker)) as server:
+        result: dict[str, object] = {}
+
+        def slow() -> None:
+            with httpx.Client(base_url=server.url, timeout=15) as client:
+                try:
+                    result["response"] = client.get("/slow", params={"s": "1"})
+                except httpx.HTTPError as exc:
+                    result["error"] = exc
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(0.4)  # the request is in the app now
+        server.signal(signal.SIGTERM)
+        thread.join(timeout=15)
+        response = result.get("response")
+        assert isinstance(response, httpx.Response), result
+        assert response.status_code == 200
+        assert response.text.startswith("GET /slow")
+        assert server.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
+def test_preload(worker: str) -> None:
+    with servers.gunicorn("wsgi_plain:app", *k(worker), "--preload") as server:
+        assert server.get("/").status_code == 200
+
+
+def test_gevent_warns_when_trio_was_preloaded(upstream: servers.Server) -> None:
+    env = {"UPSTREAM_URL": upstream.url}
+    with servers.gunicorn("flask_httpx:app", *k("GeventWorker"), "--preload", env=env) as server:
+        assert server.get("/proxy").status_code == 200
+        server.wait_for_log("trio was imported in the master before gevent patched this worker")
+
+
+@pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
+def test_live_worker_is_not_killed_by_the_timeout(worker: str) -> None:
+    with servers.gunicorn("wsgi_plain:app", *k(worker), "--timeout", "2") as server:
+        first = server.worker_pids()
+        deadline = time.monotonic() + 4.5
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            while time.monotonic() < deadline:
+                assert client.get("/").status_code == 200
+                time.sleep(0.5)
+        assert server.worker_pids() == first
+        assert "WORKER TIMEOUT" not in server.log
+
+
+@pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
+def test_two_workers(worker: str) -> None:
+    with servers.gunicorn("wsgi_plain:app", *k(worker), "-w", "2") as server:
+        deadline = time.monotonic() + 10
+        while len(server.worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(server.worker_pids()) == 2
+        assert server.get("/").status_code == 200
