@@ -9,6 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # pytest workers: the reference machine has 2 cores.
 JOBS   ?= 2
+LINTED := $(wildcard src tests examples bench)
 
 .PHONY: run test lint typecheck pytest venv clean bench
 
@@ -26,8 +27,8 @@ run: $(STAMP)
 		-k safeworkers.AutoWorker demo_wsgi:app
 
 lint: $(STAMP)
-	$(BIN)/ruff check --output-format concise src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check --output-format concise $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -193,7 +193,9 @@ def gunicorn(
         else:
             port = free_port()
             uds, bind, url = None, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
-        exe = str(gunicorn_bin or os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN") or BIN / "gunicorn")
+        exe = str(
+            gunicorn_bin or os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN") or BIN / "gunicorn"
+        )
         extra = ["--no-control-socket"] if _has_control_socket(exe) else []
         argv = [exe, "--bind", bind, "--graceful-timeout", "5", *extra, *args, app]
         server = _start(

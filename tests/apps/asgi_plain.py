@@ -16,6 +16,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 return
     body = f"asgi {scope['path']}".encode()
     await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
     )
     await send({"type": "http.response.body", "body": body})

@@ -88,7 +88,9 @@ def test_field_failure_side_by_side_gevent_on_macos_like_platform(
     ],
     ids=["wsgi", "wsgi-threads", "asgi", "auto", "sync", "gthread", "gevent", "asgi-forced"],
 )
-def test_autoworker_choice(app: str, args: tuple[str, ...], env: dict[str, str], chosen: str) -> None:
+def test_autoworker_choice(
+    app: str, args: tuple[str, ...], env: dict[str, str], chosen: str
+) -> None:
     with servers.gunicorn(app, *k("AutoWorker"), *args, env=env) as server:
         assert server.get("/x").status_code == 200
         server.wait_for_log(f"safeworkers AutoWorker chose {chosen}:")
@@ -182,7 +184,8 @@ def test_sighup_reloads_workers(worker: str) -> None:
             if after and not (after & before):
                 break
             time.sleep(0.1)
-        assert after and not (after & before), (before, after)
+        assert after, (before, after)
+        assert not (after & before), (before, after)
         with httpx.Client(base_url=server.url, timeout=10) as client:
             assert client.get("/").status_code == 200
 
