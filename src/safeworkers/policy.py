@@ -59,8 +59,9 @@ def _gunicorn_has_asgi(env: Environment) -> bool:
 
 def _require(env: Environment, package: str, extra: str, what: str) -> None:
     if not env.installed(package):
-        raise PolicyError(f"{what} needs {package}, which is not installed: "
-                          f"pip install 'safeworkers[{extra}]'")
+        raise PolicyError(
+            f"{what} needs {package}, which is not installed: pip install 'safeworkers[{extra}]'"
+        )
 
 
 def _trio_problem(env: Environment) -> str | None:
