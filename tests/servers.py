@@ -111,9 +111,8 @@ class Server:
 
 def _env(fake_platform: str | None, extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEWORKERS_")}
-    paths = [str(TEST_APPS), str(APPS), str(ROOT)]
+    paths = [str(SITE), str(TEST_APPS), str(APPS), str(ROOT)]
     if fake_platform:
-        paths.insert(0, str(SITE))
         env["SWTEST_FAKE_PLATFORM"] = fake_platform
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
@@ -179,11 +178,14 @@ def gunicorn(
     wait: bool = True,
     ready_timeout: float = 30.0,
     gunicorn_bin: str | Path | None = None,
+    bind_via_env: bool = False,
 ) -> Iterator[Server]:
     """Run ``gunicorn APP ARGS`` bound to a fresh port or Unix socket.
 
     With ``wait=False`` it returns at once (for servers expected to fail);
-    otherwise it returns once an HTTP request has been answered.
+    otherwise it returns once an HTTP request has been answered. With
+    ``bind_via_env`` the address goes in ``BIND`` (read by the safeworkers
+    config modules) instead of ``--bind``.
     """
     with tempfile.TemporaryDirectory(prefix="sw-") as tmp:
         tmp_path = Path(tmp)
@@ -197,7 +199,9 @@ def gunicorn(
             gunicorn_bin or os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN") or BIN / "gunicorn"
         )
         extra = ["--no-control-socket"] if _has_control_socket(exe) else []
-        argv = [exe, "--bind", bind, "--graceful-timeout", "5", *extra, *args, app]
+        bind_args = [] if bind_via_env else ["--bind", bind]
+        env = {**(env or {}), "BIND": bind} if bind_via_env else env
+        argv = [exe, *bind_args, "--graceful-timeout", "5", *extra, *args, app]
         server = _start(
             argv,
             uds=uds,
@@ -221,11 +225,15 @@ def hypercorn(
     env: dict[str, str] | None = None,
     wait: bool = True,
     ready_timeout: float = 30.0,
+    bind_via_env: bool = False,
 ) -> Iterator[Server]:
-    """Run ``hypercorn APP ARGS`` on a fresh 127.0.0.1 port."""
+    """Run ``hypercorn APP ARGS`` on a fresh 127.0.0.1 port (``bind_via_env``: in BIND)."""
     with tempfile.TemporaryDirectory(prefix="sw-") as tmp:
         port = free_port()
-        argv = [str(BIN / "hypercorn"), "--bind", f"127.0.0.1:{port}", *args, app]
+        bind = f"127.0.0.1:{port}"
+        bind_args = [] if bind_via_env else ["--bind", bind]
+        env = {**(env or {}), "BIND": bind} if bind_via_env else env
+        argv = [str(BIN / "hypercorn"), *bind_args, *args, app]
         server = _start(
             argv,
             uds=None,

@@ -104,12 +104,15 @@ def recommend(
     threads: int = 1,
     backend: Backend = "auto",
     needs_trio: bool = False,
+    prefer_trio: bool = False,
     server: Server = "gunicorn",
 ) -> Choice:
     """Choose a server and worker class, and say why.
 
     ``needs_trio``: the app runs Trio code itself (quart-trio, an app module
-    that imports trio), so only a Trio worker can serve it. ``server`` is the
+    that imports trio), so only a Trio worker can serve it. ``prefer_trio``:
+    nothing is known about the app, but Trio should be used where it can run
+    (the hypercorn config module, which cannot import the app). ``server`` is the
     server the caller runs under; on Windows it is always hypercorn, because
     gunicorn does not run there.
     """
@@ -130,13 +133,18 @@ def recommend(
         reasons.append("WSGI app, one thread: gunicorn's sync worker is the fastest fit")
         return Choice("gunicorn", SYNC, tuple(reasons))
     trio_problem = _trio_problem(env)
-    if needs_trio:
+    if needs_trio or prefer_trio:
         if trio_problem is None:
-            reasons.append("ASGI app that runs Trio code, and trio is usable here")
+            reasons.append(
+                "ASGI app that runs Trio code, and trio is usable here"
+                if needs_trio
+                else "Trio is usable here and preferred: its worker serves any ASGI app"
+            )
             if server == "hypercorn":
                 return Choice("hypercorn", "trio", tuple(reasons))
             return Choice("gunicorn", TRIO, tuple(reasons))
-        reasons.append(f"the app needs Trio but Trio cannot be used: {trio_problem}")
+        needs = "the app needs Trio but " if needs_trio else ""
+        reasons.append(f"{needs}Trio cannot be used: {trio_problem}")
         return _asyncio_choice(env, server, reasons)
     reasons.append("ASGI app that does not need Trio: the fastest installed asyncio worker")
     return _asyncio_choice(env, server, reasons)

@@ -137,7 +137,6 @@ def test_missing_extra_names_the_install_command(worker: str) -> None:
     env = {
         "SWTEST_BLOCK_IMPORTS": "gevent,greenlet",
         "SAFEWORKERS_BACKEND": "gevent",
-        "PYTHONPATH": str(servers.SITE),
     }
     with servers.gunicorn("wsgi_plain:app", *k(worker), env=env, wait=False) as server:
         assert server.wait(timeout=30) != 0

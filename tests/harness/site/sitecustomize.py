@@ -5,6 +5,7 @@
 - ``SWTEST_BLOCK_IMPORTS``: comma-separated top-level packages that
   behave as if not installed (``import`` and ``find_spec`` raise
   ModuleNotFoundError), to test the "install safeworkers[extra]" messages.
+- ``SWTEST_REMOVE_EPOLL``: delete ``select.epoll``, so Trio is unusable.
 """
 
 import os
@@ -26,3 +27,11 @@ if _blocked:
             return None
 
     sys.meta_path.insert(0, _Blocker())
+
+if os.environ.get("SWTEST_REMOVE_EPOLL"):
+    # What gevent/eventlet do to `select`, without their hubs: Trio loses its
+    # I/O backend and safeworkers.detect sees the primitive missing.
+    import select
+
+    if hasattr(select, "epoll"):
+        del select.epoll

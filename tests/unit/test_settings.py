@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from safeworkers import settings
+from safeworkers.settings import Settings, SettingsError
+
+
+def test_defaults() -> None:
+    assert settings.load({}) == Settings()
+
+
+def test_all_values() -> None:
+    loaded = settings.load(
+        {
+            "SAFEWORKERS_BACKEND": " Gevent ",
+            "SAFEWORKERS_GUARD": "preimport",
+            "SAFEWORKERS_GUARD_MODULES": "trio, mylib.sub",
+            "SAFEWORKERS_TCP_KEEPALIVE": "60,15,4",
+            "SAFEWORKERS_MPTCP": "yes",
+        }
+    )
+    assert loaded == Settings(
+        backend="gevent",
+        guard="preimport",
+        guard_modules=("trio", "mylib.sub"),
+        tcp_keepalive=(60, 15, 4),
+        mptcp=True,
+    )
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", ""])
+def test_keepalive_off(value: str) -> None:
+    assert settings.load({"SAFEWORKERS_TCP_KEEPALIVE": value}).tcp_keepalive is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SAFEWORKERS_BACKEND", "geventt"),
+        ("SAFEWORKERS_GUARD", "sometimes"),
+        ("SAFEWORKERS_GUARD_MODULES", ","),
+        ("SAFEWORKERS_GUARD_MODULES", "trio,not a module"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "60,15"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "60,0,4"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "60,-1,4"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "a,b,c"),
+        ("SAFEWORKERS_MPTCP", "perhaps"),
+    ],
+)
+def test_bad_values_name_variable_value_and_accepted(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings.load({variable: value})
+    message = str(info.value)
+    assert message.startswith(f"{variable}={value!r} is not valid: accepted values are ")
+    assert settings.VARIABLES[variable][0] in message
+
+
+def test_unknown_variable_is_refused() -> None:
+    with pytest.raises(SettingsError, match="SAFEWORKERS_BAKCEND is not a safeworkers setting"):
+        settings.load({"SAFEWORKERS_BAKCEND": "sync"})
