@@ -11,7 +11,7 @@ PORT   ?= 8000
 JOBS   ?= 2
 LINTED := $(wildcard src tests examples bench)
 
-.PHONY: run test lint typecheck pytest venv clean bench
+.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn
 
 venv: $(STAMP)
 
@@ -43,3 +43,20 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# The worker tests against another gunicorn release line, e.g.
+#   make test-gunicorn GUNICORN=23   (or 25; CI runs the newest through `make test`)
+GUNICORN ?= 25
+GVENV    := .venv-gunicorn$(GUNICORN)
+WORKER_TESTS ?= tests/integration/test_workers.py tests/integration/test_eventlet_worker.py \
+	tests/integration/test_trio_worker.py tests/integration/test_sockets_wiring.py
+
+$(GVENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(GVENV)
+	$(GVENV)/bin/python -m pip install --quiet --upgrade pip
+	$(GVENV)/bin/python -m pip install --quiet -e '.[all,test]' 'gunicorn==$(GUNICORN).*'
+	@touch $@
+
+test-gunicorn: $(GVENV)/.installed
+	$(GVENV)/bin/gunicorn --version
+	$(GVENV)/bin/pytest -n $(JOBS) --timeout 180 $(WORKER_TESTS)

@@ -1,7 +1,110 @@
-"""The ``safeworkers`` command."""
+"""The ``safeworkers`` command.
+
+``safeworkers doctor [--json] [--strict]``
+    What this machine and environment can run, and the known-bad
+    combinations found (``--strict``: exit 1 when there are warnings).
+``safeworkers recommend MODULE:APP [--threads N] [--server gunicorn|hypercorn]``
+    Import the app (in this unpatched process), and print the server and
+    worker the policy picks, the reasons, and the command line to run.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
 
-def main(argv: list[str] | None = None) -> int:
+from safeworkers import __version__, detect, policy, settings
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    env = detect.environment()
+    if args.json:
+        print(json.dumps(env.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(f"safeworkers {__version__}")
+        print(f"platform      {env.platform} ({env.system} {env.machine})")
+        print(f"python        {env.python_implementation} {env.python_version}")
+        trio = "usable" if env.trio_usable else f"unusable: {env.trio_unusable_reason}"
+        print(f"trio backend  {env.trio_backend} ({trio})")
+        print("patched       " + (", ".join(f"{m} by {p}" for m, p in env.patched.items()) or "no"))
+        print("packages")
+        for name, version in env.packages.items():
+            print(f"  {name:<15} {version or '-'}")
+        print("findings" if env.findings else "findings      none")
+        for finding in env.findings:
+            print(f"  [{finding.severity}] {finding.id}: {finding.message}")
+            print(f"      fix: {finding.fix}")
+    if args.strict and any(f.severity != "info" for f in env.findings):
+        return 1
     return 0
+
+
+def _load_app(target: str) -> object:
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise SystemExit(f"safeworkers: {target!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"safeworkers: cannot import {module_name!r}: {exc}") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise SystemExit(f"safeworkers: module {module_name!r} has no {attribute!r}") from None
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    app = _load_app(args.app)
+    try:
+        current = settings.load()
+        choice = policy.recommend(
+            app_kind=detect.app_kind(app),
+            threads=args.threads,
+            backend=current.backend,
+            needs_trio=detect.app_needs_trio(app, args.app.partition(":")[0]),
+            server=args.server,
+        )
+    except (settings.SettingsError, policy.PolicyError) as exc:
+        raise SystemExit(f"safeworkers: {exc}") from None
+    print(f"{choice.server} -k {choice.worker_class}")
+    for reason in choice.reasons:
+        print(f"  because {reason}")
+    if choice.server == "gunicorn":
+        threads = f" --threads {args.threads}" if args.threads > 1 else ""
+        print(f"run: gunicorn -k {choice.worker_class}{threads} {args.app}")
+    else:
+        print(f"run: hypercorn -k {choice.worker_class} {args.app}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safeworkers", description="gunicorn and hypercorn workers that boot everywhere."
+    )
+    parser.add_argument("--version", action="version", version=f"safeworkers {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    doctor = commands.add_parser("doctor", help="report what this environment can run")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--strict", action="store_true", help="exit 1 on warnings")
+    doctor.set_defaults(func=_doctor)
+    recommend = commands.add_parser("recommend", help="pick a server and worker for an app")
+    recommend.add_argument("app", metavar="MODULE:APP")
+    recommend.add_argument("--threads", type=int, default=1, help="gunicorn --threads")
+    recommend.add_argument("--server", choices=("gunicorn", "hypercorn"), default="gunicorn")
+    recommend.set_defaults(func=_recommend)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
