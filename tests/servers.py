@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +43,21 @@ def _has_control_socket(exe: str) -> bool:
     """gunicorn >= 27 opens a control socket at a fixed path: parallel tests would share it."""
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False).stdout
     return "--no-control-socket" in out
+
+
+def gunicorn_exe() -> str:
+    """The gunicorn the tests run: SAFEWORKERS_TEST_GUNICORN_BIN, else this venv's."""
+    return os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN") or str(BIN / "gunicorn")
+
+
+@functools.cache
+def gunicorn_version(exe: str | None = None) -> tuple[int, ...]:
+    out = subprocess.run(
+        [exe or gunicorn_exe(), "--version"], capture_output=True, text=True, check=True
+    )
+    version = re.search(r"(\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    assert version is not None, out
+    return tuple(int(part) for part in version.groups())
 
 
 def free_port() -> int:

@@ -12,8 +12,8 @@
 
 The app is not imported here (hypercorn imports it in each worker), so the
 config cannot tell whether the app needs Trio; it prefers Trio when Trio can
-run, because every ASGI app that runs on asyncio through anyio or plain ASGI
-also runs on hypercorn's trio worker, and Trio-only apps run nowhere else.
+run, because Trio-only apps run nowhere else and plain-ASGI or anyio apps run
+on it too. Apps that call asyncio directly must set SAFEWORKERS_BACKEND=asgi.
 """
 
 from __future__ import annotations

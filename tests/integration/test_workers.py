@@ -153,6 +153,11 @@ BEHAVIOUR_WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker"]
 
 @pytest.mark.parametrize("worker", BEHAVIOUR_WORKERS)
 def test_max_requests_with_jitter_recycles_workers(worker: str) -> None:
+    if worker == "ThreadWorker" and servers.gunicorn_version() < (24,):
+        pytest.xfail(
+            "gunicorn 23's gthread drops connections it accepted but had not served when it "
+            "recycles; upstream -k gthread drops as many (about 1 in 7 here); fixed in 24+"
+        )
     args = ("--max-requests", "5", "--max-requests-jitter", "2")
     with servers.gunicorn("wsgi_plain:app", *k(worker), *args) as server:
         pids: set[str] = set()

@@ -41,6 +41,17 @@ def resolve(worker_class: str) -> type:
     return cls
 
 
+def _no_gunicorn_worker_message(choice: policy.Choice) -> str:
+    from gunicorn import __version__ as gunicorn_version
+
+    return (
+        f"this ASGI app needs an asyncio ASGI worker and gunicorn {gunicorn_version} has no "
+        "asyncio ASGI worker: pip install uvicorn-worker, or upgrade to gunicorn >= 24 (-k asgi), "
+        "or serve it with hypercorn (SAFEWORKERS_BACKEND=asgi hypercorn --config "
+        f"python:safeworkers.hypercorn_config MODULE:APP). Policy: {choice}"
+    )
+
+
 class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
     """Picks SyncWorker, ThreadWorker, an ASGI worker or a forced backend; logs why."""
 
@@ -74,11 +85,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             boot_failure(self.log, str(exc))
             return
         if choice.server != "gunicorn":
-            boot_failure(
-                self.log,
-                f"this app needs {choice} and gunicorn cannot serve it here: run "
-                "`hypercorn --config python:safeworkers.hypercorn_config MODULE:APP`",
-            )
+            boot_failure(self.log, _no_gunicorn_worker_message(choice))
             return
         self.log.info(
             "safeworkers AutoWorker chose %s: %s", choice.worker_class, "; ".join(choice.reasons)
