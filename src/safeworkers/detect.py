@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from packaging.version import InvalidVersion, Version
-
 Severity = Literal["info", "warning", "error"]
 TrioBackend = Literal["epoll", "kqueue", "iocp", "none"]
 
@@ -339,11 +337,32 @@ def _findings(env_packages: Mapping[str, str | None], patched: Mapping[str, str]
     return found
 
 
+def release(version: str) -> tuple[int, ...]:
+    """The numeric release of a version string: ``"1.0.9"`` -> ``(1, 0, 9)``.
+
+    Enough to compare the versions we gate on (gunicorn 24, httpcore 1.0.6);
+    pre/post/dev suffixes end the release (``"26.0.0rc1"`` -> ``(26, 0, 0)``).
+    Hand-written because gunicorn, our only dependency, no longer brings
+    ``packaging`` (gunicorn >= 27).
+    """
+    parts: list[int] = []
+    for piece in version.split("."):
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(piece):
+            break
+    return tuple(parts)
+
+
 def _older_than(version: str, minimum: str) -> bool:
-    try:
-        return Version(version) < Version(minimum)
-    except InvalidVersion:
-        return False
+    found = release(version)
+    return bool(found) and found < release(minimum)
 
 
 def environment() -> Environment:

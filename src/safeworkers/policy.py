@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from packaging.version import Version
-
 from safeworkers import detect
 
 if TYPE_CHECKING:
@@ -54,7 +52,7 @@ class Choice:
 
 def _gunicorn_has_asgi(env: Environment) -> bool:
     version = env.packages.get("gunicorn")
-    return version is not None and Version(version) >= Version("24")
+    return version is not None and detect.release(version) >= (24,)
 
 
 def _require(env: Environment, package: str, extra: str, what: str) -> None:

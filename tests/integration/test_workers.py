@@ -153,6 +153,26 @@ def test_missing_extra_names_the_install_command(worker: str) -> None:
         assert "Traceback" not in log
 
 
+@pytest.mark.parametrize("worker", ["AutoWorker", "SyncWorker", "ThreadWorker"])
+def test_gunicorn_is_the_only_runtime_dependency(worker: str) -> None:
+    """gunicorn >= 27 no longer brings `packaging`: nothing of ours may need it."""
+    env = {"SWTEST_BLOCK_IMPORTS": "packaging"}
+    with servers.gunicorn("wsgi_plain:app", *k(worker), env=env) as server:
+        assert server.get("/").status_code == 200
+
+
+def test_gevent_worker_without_gunicorns_gevent_extra_says_what_to_install() -> None:
+    """gunicorn 27's gevent module needs packaging (its [gevent] extra); say so."""
+    if servers.gunicorn_version() < (27,):
+        pytest.skip("only gunicorn >= 27's gevent worker imports packaging")
+    env = {"SWTEST_BLOCK_IMPORTS": "packaging"}
+    with servers.gunicorn("wsgi_plain:app", *k("GeventWorker"), env=env, wait=False) as server:
+        assert server.wait(timeout=30) != 0
+        assert "safeworkers.GeventWorker needs packaging" in server.log
+        assert "pip install 'safeworkers[gevent]'" in server.log
+        assert "Traceback" not in server.log
+
+
 # --- gunicorn behaviours through our workers --------------------------------
 
 BEHAVIOUR_WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker"]

@@ -33,3 +33,18 @@ def test_gunicorn_without_eventlet_is_a_finding() -> None:
         "gunicorn-without-eventlet"
     ]
     assert detect._findings({"gunicorn": "25.1.0"}, {}) == []
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("1.0.9", (1, 0, 9)),
+        ("27.0.1", (27, 0, 1)),
+        ("26.0.0rc1", (26, 0, 0)),
+        ("0.41.3.post1", (0, 41, 3)),
+        ("2!1.0", ()),
+        ("", ()),
+    ],
+)
+def test_release(version: str, expected: tuple[int, ...]) -> None:
+    assert detect.release(version) == expected

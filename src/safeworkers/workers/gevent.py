@@ -27,10 +27,16 @@ def _preloaded_trio_warning(log: Any, mode: str) -> None:
 
 
 _missing = find_missing("gevent", "greenlet")
+if _missing is None:
+    try:
+        # gunicorn's module imports gevent, and (gunicorn >= 27) packaging,
+        # which only gunicorn[gevent] installs.
+        from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
+    except ImportError as exc:
+        _missing = exc
 if _missing is not None:
     GeventWorker: type = missing_extra_worker("GeventWorker", "gevent", _missing)
 else:
-    from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
 
     class GeventWorker(SafeWorkerMixin, _GunicornGeventWorker):  # type: ignore[misc,no-redef]
         """Greenlets on gevent's hub; trio-importing libraries cannot kill it."""
