@@ -15,6 +15,7 @@ from safeworkers._version import __version__
 
 if TYPE_CHECKING:
     from safeworkers.workers.auto import AutoWorker
+    from safeworkers.workers.eventlet import EventletWorker
     from safeworkers.workers.gevent import GeventWorker
     from safeworkers.workers.sync import SyncWorker, ThreadWorker
 
