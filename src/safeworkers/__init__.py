@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from safeworkers.workers.eventlet import EventletWorker
     from safeworkers.workers.gevent import GeventWorker
     from safeworkers.workers.sync import SyncWorker, ThreadWorker
+    from safeworkers.workers.trio import TrioWorker
 
 # name -> module that defines it
 _LAZY = {

@@ -85,8 +85,29 @@ def test_field_failure_side_by_side_gevent_on_macos_like_platform(
         ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "gthread"}, "safeworkers.ThreadWorker"),
         ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "gevent"}, "safeworkers.GeventWorker"),
         ("asgi_plain:app", (), {"SAFEWORKERS_BACKEND": "asgi"}, "asgi"),
+        ("wsgi_plain:app", (), {"SAFEWORKERS_BACKEND": "eventlet"}, "safeworkers.EventletWorker"),
+        ("asgi_plain:app", (), {"SAFEWORKERS_BACKEND": "trio"}, "safeworkers.TrioWorker"),
+        ("trio_raw:app", (), {}, "safeworkers.TrioWorker"),
+        ("quart_trio_app:app", (), {}, "safeworkers.TrioWorker"),
+        ("starlette_app:app", (), {}, "asgi"),
+        ("flask_httpx:app", (), {"UPSTREAM_URL": "http://127.0.0.1:9"}, "safeworkers.SyncWorker"),
     ],
-    ids=["wsgi", "wsgi-threads", "asgi", "auto", "sync", "gthread", "gevent", "asgi-forced"],
+    ids=[
+        "wsgi",
+        "wsgi-threads",
+        "asgi",
+        "auto",
+        "sync",
+        "gthread",
+        "gevent",
+        "asgi-forced",
+        "eventlet",
+        "trio-forced",
+        "trio-app",
+        "quart-trio-app",
+        "starlette-app",
+        "httpx-is-not-trio",
+    ],
 )
 def test_autoworker_choice(
     app: str, args: tuple[str, ...], env: dict[str, str], chosen: str
@@ -99,7 +120,7 @@ def test_autoworker_choice(
             assert "pip install uvicorn-worker" in server.log
         return
     with servers.gunicorn(app, *k("AutoWorker"), *args, env=env) as server:
-        assert server.get("/x").status_code == 200
+        assert server.get("/__ready__").status_code == 200
         server.wait_for_log(f"safeworkers AutoWorker chose {chosen}:")
         assert_clean_log(server.log)
 
