@@ -42,7 +42,7 @@ PAIRS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
 
 def load_wrk(url: str, seconds: float, connections: int) -> float:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url + "/"],
+        ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", url + "/"],
         capture_output=True,
         text=True,
         check=True,
