@@ -35,3 +35,24 @@ def test_decision_table_has_every_policy_worker() -> None:
     text = (DOCS / "choosing.md").read_text()
     for worker in (policy.SYNC, policy.THREAD, policy.TRIO, policy.UVICORN):
         assert f"`{worker}`" in text, worker
+
+
+def test_docs_site_builds_strictly(tmp_path: Path) -> None:
+    """mkdocs --strict fails on broken links between pages and missing nav pages."""
+    import shutil
+    import subprocess
+    import sys
+
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    if not mkdocs.exists():
+        mkdocs_path = shutil.which("mkdocs")
+        assert mkdocs_path, "mkdocs is part of the dev extra"
+        mkdocs = Path(mkdocs_path)
+    result = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=DOCS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
