@@ -39,10 +39,18 @@ BIN = Path(sys.executable).parent
 
 
 @functools.cache
+def _help(exe: str) -> str:
+    return subprocess.run([exe, "--help"], capture_output=True, text=True, check=False).stdout
+
+
+def gunicorn_has_option(flag: str, exe: str | None = None) -> bool:
+    """Whether the gunicorn under test knows ``flag`` (options come and go across 23-27)."""
+    return flag in _help(exe or gunicorn_exe())
+
+
 def _has_control_socket(exe: str) -> bool:
     """gunicorn >= 27 opens a control socket at a fixed path: parallel tests would share it."""
-    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False).stdout
-    return "--no-control-socket" in out
+    return gunicorn_has_option("--no-control-socket", exe)
 
 
 def gunicorn_exe() -> str:
