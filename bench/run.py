@@ -13,10 +13,8 @@ measured, not tested.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadgen import wrk_requests_per_second
 from tests import servers
 
 PAIRS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
@@ -38,19 +37,6 @@ PAIRS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("gevent", ("-k", "safeworkers.GeventWorker"), ("-k", "gevent")),
     ("eventlet vs gevent", ("-k", "safeworkers.EventletWorker"), ("-k", "gevent")),
 ]
-
-
-def load_wrk(url: str, seconds: float, connections: int) -> float:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", url + "/"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(f"cannot read wrk output:\n{out}")
-    return float(match.group(1))
 
 
 def load_python(url: str, requests: int, connections: int) -> float:
@@ -75,7 +61,7 @@ def measure(args: tuple[str, ...], options: argparse.Namespace) -> float:
     with servers.gunicorn("wsgi_plain:app", *args, "-w", "1") as server:
         server.get("/")  # warm up
         if options.wrk:
-            return load_wrk(server.url, options.seconds, options.connections)
+            return wrk_requests_per_second(server.url + "/", options.seconds, options.connections)
         return load_python(server.url, options.requests, options.connections)
 
 

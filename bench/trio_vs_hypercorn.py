@@ -18,7 +18,6 @@ import re
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadgen import wrk_requests_per_second  # noqa: E402
 from tests.servers import Server, gunicorn, hypercorn  # noqa: E402
 
 APP = "trio_raw:app"
@@ -105,24 +105,8 @@ def python_load(address: tuple[str, int], requests: int, connections: int) -> fl
 
 
 def wrk_load(address: tuple[str, int], seconds: int, connections: int) -> float:
-    wrk = shutil.which("wrk")
-    assert wrk is not None
-    out = subprocess.run(
-        [
-            wrk,
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            f"http://{address[0]}:{address[1]}{PATH}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    match = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(f"could not read wrk output:\n{out}")
-    return float(match.group(1))
+    url = f"http://{address[0]}:{address[1]}{PATH}"
+    return wrk_requests_per_second(url, seconds, connections)
 
 
 def _address(server: Server) -> tuple[str, int]:

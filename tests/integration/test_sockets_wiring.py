@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
+from tests.markers import needs_mptcp
 
 WSGI_WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker", "EventletWorker", "AutoWorker"]
 KEEPALIVE = {"SAFEWORKERS_TCP_KEEPALIVE": "60,15,4"}
@@ -60,15 +61,7 @@ def _http_get_over(sock: socket.socket, path: str = "/") -> bytes:
     return data.split(b"\r\n\r\n", 1)[1]
 
 
-def _mptcp_available() -> bool:
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _mptcp_available(), reason="this kernel refuses IPPROTO_MPTCP sockets")
+@needs_mptcp
 @pytest.mark.parametrize("worker", ["SyncWorker", "GeventWorker"])
 def test_mptcp_listener_through_gunicorn_config(worker: str) -> None:
     env = {"SAFEWORKERS_MPTCP": "1"}

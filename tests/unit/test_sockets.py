@@ -25,6 +25,7 @@ from safeworkers.sockets import (
     set_nodelay,
     tune_connection,
 )
+from tests.markers import needs_mptcp
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,17 +37,6 @@ TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 4, 5, 6
 S = TypeVar("S", bound=socket.socket)
 
 
-def _mptcp_refusal() -> str | None:
-    try:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
-    except OSError as exc:
-        return f"the kernel refuses socket(AF_INET, SOCK_STREAM, 262): {exc}"
-    probe.close()
-    return None
-
-
-MPTCP_REFUSAL = _mptcp_refusal()
-needs_mptcp = pytest.mark.skipif(MPTCP_REFUSAL is not None, reason=str(MPTCP_REFUSAL))
 needs_linux = pytest.mark.skipif(not LINUX, reason="verifies with Linux option numbers")
 
 

@@ -14,25 +14,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from safeworkers.sockets import IPPROTO_MPTCP, MPTCPUnavailableError, classify, listen
+from tests.markers import needs_mptcp
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 HAS_UNIX = hasattr(socket, "AF_UNIX")
 needs_unix = pytest.mark.skipif(not HAS_UNIX, reason="no AF_UNIX on this platform")
-
-
-def _mptcp_refusal() -> str | None:
-    try:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
-    except OSError as exc:
-        return f"the kernel refuses socket(AF_INET, SOCK_STREAM, 262): {exc}"
-    probe.close()
-    return None
-
-
-MPTCP_REFUSAL = _mptcp_refusal()
-needs_mptcp = pytest.mark.skipif(MPTCP_REFUSAL is not None, reason=str(MPTCP_REFUSAL))
 
 
 @pytest.fixture
