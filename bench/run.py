@@ -1,8 +1,8 @@
 """Side-by-side throughput: safeworkers' WSGI workers against gunicorn's own.
 
 Each pair runs in the same invocation, on the same app (tests/apps/wsgi_plain.py),
-one worker process each, on 127.0.0.1, alternating ours/upstream for several
-rounds; the median requests/s and the ratio are printed. The load comes from
+one worker process each, on 127.0.0.1, for several rounds in which the two
+take turns going first; the median requests/s and the ratio are printed. The load comes from
 ``wrk`` when installed (a bounded duration), else from a bounded Python
 client (a fixed number of requests). Nothing here is asserted: speed is
 measured, not tested.
@@ -80,9 +80,14 @@ def main() -> int:
         if options.only and options.only not in name:
             continue
         ours_runs, up_runs = [], []
-        for _ in range(options.rounds):
-            ours_runs.append(measure(ours, options))
-            up_runs.append(measure(upstream, options))
+        for round_no in range(options.rounds):
+            # Alternate who goes first: the second server of a round runs on a warmer machine.
+            if round_no % 2:
+                up_runs.append(measure(upstream, options))
+                ours_runs.append(measure(ours, options))
+            else:
+                ours_runs.append(measure(ours, options))
+                up_runs.append(measure(upstream, options))
         a, b = statistics.median(ours_runs), statistics.median(up_runs)
         print(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.2f} |", flush=True)
     return 0

@@ -25,6 +25,7 @@ import socket
 import stat
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -376,6 +377,46 @@ def tune_connection(
         idle, interval, count = keepalive
         result.update(enable_keepalive(sock, idle=idle, interval=interval, count=count))
     return result
+
+
+#: Options ``tune_connection`` reports that can be read back: name -> level.
+_READABLE_LEVELS = {
+    "TCP_NODELAY": "IPPROTO_TCP",
+    "SO_KEEPALIVE": "SOL_SOCKET",
+    "TCP_KEEPIDLE": "IPPROTO_TCP",
+    "TCP_KEEPALIVE": "IPPROTO_TCP",
+    "TCP_KEEPINTVL": "IPPROTO_TCP",
+    "TCP_KEEPCNT": "IPPROTO_TCP",
+}
+
+
+def carries(sock: socket.socket, applied: Mapping[str, object]) -> bool:
+    """Whether ``sock`` already has every option in ``applied``.
+
+    ``applied`` is what :func:`tune_connection` returned for a listener.
+    Linux copies a listener's options onto each connection it accepts; a
+    worker that tuned its listeners checks the first connection with this,
+    and when the options came along it can skip tuning the rest. Anything
+    that cannot be read back (Windows' ``SIO_KEEPALIVE_VALS``), or a read
+    that fails, answers False: then every connection is tuned as before.
+    """
+    for name, value in applied.items():
+        if name == "protocol":
+            continue
+        level_name = _READABLE_LEVELS.get(name)
+        option = _const(name) if name != "TCP_KEEPALIVE" else _const(name) or _DARWIN_TCP_KEEPALIVE
+        if level_name is None or option is None:
+            return False
+        try:
+            current = sock.getsockopt(getattr(socket, level_name), option)
+        except OSError:
+            return False
+        if value is True:
+            if not current:
+                return False
+        elif current != value:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- listen

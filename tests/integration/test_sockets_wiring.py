@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests import servers
@@ -26,11 +27,15 @@ def k(name: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("worker", WSGI_WORKERS)
 def test_tcp_connections_get_nodelay_and_keepalive(worker: str) -> None:
+    """Every connection, not only the first: later ones take the inherited-options path."""
     with servers.gunicorn("sockinfo_app:app", *k(worker), env=KEEPALIVE) as server:
-        info = server.get("/").json()
-    assert info["TCP_NODELAY"] != 0
-    assert info["SO_KEEPALIVE"] == 1
-    assert (info["TCP_KEEPIDLE"], info["TCP_KEEPINTVL"], info["TCP_KEEPCNT"]) == (60, 15, 4)
+        for _ in range(4):
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                info = client.get("/", headers={"Connection": "close"}).json()
+            assert info["TCP_NODELAY"] != 0
+            assert info["SO_KEEPALIVE"] == 1
+            assert (info["TCP_KEEPIDLE"], info["TCP_KEEPINTVL"], info["TCP_KEEPCNT"]) == (60, 15, 4)
+        assert "tcp options on listener" in server.log
 
 
 @pytest.mark.parametrize("worker", WSGI_WORKERS)

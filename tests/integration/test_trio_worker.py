@@ -523,7 +523,7 @@ def test_heartbeat_keeps_an_idle_worker_alive_past_the_timeout() -> None:
         assert server.worker_pids() == {before}
     assert before == after
     assert "WORKER TIMEOUT" not in log
-    assert "tcp keepalive on listener" in log
+    assert "tcp options on listener" in log
     assert "'TCP_KEEPIDLE': 60" in log
 
 

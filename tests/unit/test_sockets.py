@@ -482,3 +482,23 @@ def test_public_names() -> None:
         "SocketInfo",
     }
     assert getattr(socket, "IPPROTO_MPTCP", IPPROTO_MPTCP) == IPPROTO_MPTCP
+
+
+def test_carries_sees_options_a_connection_inherited_from_its_listener() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        applied = sockets.tune_connection(listener, keepalive=(61, 16, 5))
+        assert applied["protocol"] == "tcp"
+        with socket.create_connection(listener.getsockname()):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert sockets.carries(accepted, applied) is LINUX
+                accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+                assert sockets.carries(accepted, applied) is False
+
+
+def test_carries_is_false_for_what_cannot_be_read_back() -> None:
+    with socket.socket() as sock:
+        assert sockets.carries(sock, {"SIO_KEEPALIVE_VALS_TIME_MS": 1000}) is False
+        assert sockets.carries(sock, {"protocol": "tcp"}) is True

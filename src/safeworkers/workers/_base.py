@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import socket
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from safeworkers import settings as settings_mod
@@ -47,6 +48,9 @@ class SafeWorkerMixin:
         pid: Any
 
     _sw_settings: Settings | None = None
+    #: listener key -> options applied to it (first connection unchecked), or
+    #: whether its connections carry them; absent: tune every connection.
+    _sw_listeners: dict[object, dict[str, object] | bool] = {}
 
     @property
     def safeworkers_settings(self) -> Settings:
@@ -78,16 +82,68 @@ class SafeWorkerMixin:
             f"; {extra}" if extra else "",
             "idle={},interval={},count={}".format(*keepalive) if keepalive else "off",
         )
+        self.tune_listeners(getattr(self, "sockets", None) or [])
         return current
 
-    def tune_client(self, client: socket.socket) -> None:
-        """Apply per-connection options that fit this connection's transport."""
+    def tune_listeners(self, listeners: Iterable[Any]) -> None:
+        """Apply the connection options to each TCP listener, once, at worker start.
+
+        Linux copies a listener's options onto every connection it accepts,
+        so once the first connection from a listener shows they came along
+        (:func:`safeworkers.sockets.carries`), ``tune_client`` skips the
+        others: no system call per connection on the hot path. MPTCP
+        listeners are not trusted this way (their plain-TCP children are
+        made differently), and where options are not inherited every
+        connection is tuned as before.
+        """
         from safeworkers import sockets
 
+        keepalive = self.safeworkers_settings.tcp_keepalive
+        self._sw_listeners: dict[object, dict[str, object] | bool] = {}
+        for listener in listeners:
+            try:
+                applied = sockets.tune_connection(listener, keepalive=keepalive)
+                if applied.get("protocol") not in ("tcp", "mptcp"):
+                    continue
+                address = listener.getsockname()
+                self.log.info(
+                    "safeworkers: tcp options on listener %s (inherited by its connections "
+                    "where the kernel copies them): %s",
+                    address,
+                    applied,
+                )
+                if applied["protocol"] == "tcp":
+                    for key in (listener.fileno(), _address_key(address)):
+                        self._sw_listeners[key] = applied
+            except OSError as exc:
+                self.log.warning("safeworkers: could not tune listener %s: %s", listener, exc)
+
+    def tune_client(self, client: socket.socket, listener_key: object = None) -> None:
+        """Give an accepted connection the options that fit its transport.
+
+        ``listener_key`` (the listener's fileno, or its address) lets a
+        connection from a listener whose options are known to be inherited
+        skip all work; see :meth:`tune_listeners`.
+        """
+        from safeworkers import sockets
+
+        known = self._sw_listeners.get(listener_key) if listener_key is not None else None
+        if known is True:
+            return
         try:
+            if known:  # first connection from a tuned listener: did the options come along?
+                inherited = sockets.carries(client, known)
+                self._sw_listeners[listener_key] = inherited
+                if inherited:
+                    return
             sockets.tune_connection(client, keepalive=self.safeworkers_settings.tcp_keepalive)
         except OSError as exc:  # the peer may already be gone; never fail the request
             self.log.debug("safeworkers: could not tune connection: %s", exc)
+
+
+def _address_key(address: Any) -> object:
+    """A hashable form of a socket address (gthread keys connections by it)."""
+    return tuple(address) if isinstance(address, list) else address
 
 
 def find_missing(*modules: str) -> ImportError | None:

@@ -455,7 +455,7 @@ else:
             me = self._eventlet.getcurrent()
             self._connections[me] = _Connection()
             try:
-                self.tune_client(client)
+                self.tune_client(client, listener.fileno())
                 if self._tls is not None:
                     client = self._start_tls(client, addr)
                     if client is None:

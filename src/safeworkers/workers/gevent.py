@@ -59,5 +59,5 @@ else:
             super().init_process()
 
         def handle(self, listener: Any, client: Any, addr: Any) -> None:
-            self.tune_client(client)
+            self.tune_client(client, listener.fileno())
             super().handle(listener, client, addr)

@@ -24,7 +24,7 @@ class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        self.tune_client(client)
+        self.tune_client(client, listener.fileno())
         super().handle(listener, client, addr)
 
 
@@ -46,5 +46,5 @@ class ThreadWorker(SafeWorkerMixin, _GunicornThreadWorker):  # type: ignore[misc
         # again after keep-alive waits, hence the marker): gunicorn 23-27.
         if not getattr(conn, "_safeworkers_tuned", False):
             conn._safeworkers_tuned = True
-            self.tune_client(conn.sock)
+            self.tune_client(conn.sock, getattr(conn, "server", None))
         super().enqueue_req(conn)

@@ -526,7 +526,6 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             insecure_sockets=[] if secure else socks,
             quic_sockets=[],
         )
-        self._tune_listeners(socks)
         if not self.alive:  # SIGTERM while the app was loading
             return
         try:
@@ -657,34 +656,6 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             f"{self.safeworkers_name}: ASGI lifespan startup failed: {_summary(message)}; "
             "the app cannot serve without it, so gunicorn stops",
         )
-
-    def _tune_listeners(self, socks: list[Any]) -> None:
-        """TCP keepalive on TCP listeners; accepted connections inherit it.
-
-        hypercorn accepts inside ``trio.serve_listeners`` with no per-connection
-        hook, so the options go on the listener: Linux (and the BSDs for
-        SO_KEEPALIVE) copy them to every accepted socket. TCP_NODELAY is set
-        per connection by Trio's ``SocketStream``. Unix sockets get nothing.
-        """
-        from safeworkers import sockets
-
-        keepalive = self.safeworkers_settings.tcp_keepalive
-        if keepalive is None:
-            return
-        idle, interval, count = keepalive
-        for sock in socks:
-            try:
-                if not sockets.classify(sock).is_tcp:
-                    continue
-                applied = sockets.enable_keepalive(sock, idle=idle, interval=interval, count=count)
-            except (OSError, ValueError) as exc:
-                self.log.warning("safeworkers: could not tune listener %s: %s", sock, exc)
-                continue
-            self.log.info(
-                "safeworkers: tcp keepalive on listener %s (inherited by its connections): %s",
-                sock.getsockname(),
-                applied,
-            )
 
     def _access_log_wanted(self) -> bool:
         """Whether access records are used: an access log, or a logger class (statsd) that
