@@ -73,7 +73,13 @@ def workers(default: int, environ: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
-def mptcp_binds(addresses: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
+def mptcp_binds(
+    addresses: list[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    umask: int = 0,
+    owner: tuple[int, int] | None = None,
+) -> list[str]:
     """Create the listeners ourselves, MPTCP where possible, and hand them over as fd:// binds.
 
     gunicorn and hypercorn cannot create MPTCP sockets from a bind string,
@@ -86,7 +92,9 @@ def mptcp_binds(addresses: list[str], environ: Mapping[str, str] | None = None) 
     - nothing is created when the server re-executes itself (gunicorn's
       ``USR2`` sets ``GUNICORN_FD``) or is socket-activated (``LISTEN_FDS``):
       the listeners already exist then, and binding again would fail with
-      EADDRINUSE.
+      EADDRINUSE;
+    - unix sockets get what gunicorn would give them: mode ``0o777 & ~umask``
+      and, when running as root, ``owner`` (uid, gid).
     """
     env = os.environ if environ is None else environ
     if env.get("GUNICORN_FD") or env.get("LISTEN_FDS"):
@@ -95,8 +103,14 @@ def mptcp_binds(addresses: list[str], environ: Mapping[str, str] | None = None) 
 
     handed: list[str] = []
     for address in addresses:
+        is_unix = address.startswith("unix:")
         try:
-            sock = sockets.listen(address, mptcp=not address.startswith(("unix:", "fd://")))
+            if is_unix:
+                sock = sockets.listen(address, mode=0o777 & ~umask)
+                if owner is not None and os.geteuid() == 0:
+                    os.chown(sock.getsockname(), *owner)
+            else:
+                sock = sockets.listen(address, mptcp=not address.startswith("fd://"))
         except (OSError, ValueError) as exc:
             raise fail(f"cannot listen on {address!r} for SAFEWORKERS_MPTCP=1: {exc}") from None
         info = sockets.classify(sock)

@@ -5,14 +5,17 @@ Settings (each can be overridden on the command line, or in your own
 ``from safeworkers.gunicorn_config import *``):
 
 - ``worker_class``: ``safeworkers.AutoWorker`` (picks and logs the worker);
-- ``bind``: ``BIND``, else ``0.0.0.0:$PORT``, else ``127.0.0.1:8000``; with
-  ``SAFEWORKERS_MPTCP=1`` the listeners are created here (MPTCP where the
-  kernel allows) and handed to gunicorn as ``fd://N``;
+- ``bind``: ``BIND``, else ``0.0.0.0:$PORT``, else ``127.0.0.1:8000``;
+- ``on_starting``: with ``SAFEWORKERS_MPTCP=1``, creates the listeners for the
+  final ``bind`` (MPTCP where the kernel allows) and hands them to gunicorn as
+  ``fd://N``; if you define your own ``on_starting``, call this one from it;
 - ``workers``: ``WEB_CONCURRENCY``, else 2 x CPUs + 1 (gunicorn's advice);
 - ``keepalive`` 5 s, ``timeout`` 30 s, ``graceful_timeout`` 30 s;
 - ``forwarded_allow_ips``: loopback only, never ``*``: trust the proxy you run;
 - ``post_fork``: installs the Trio import guard in workers of gunicorn's own
-  green classes (``-k gevent``), before they patch. Ours install it themselves.
+  gevent class (``-k gevent``), before it patches. Ours install it
+  themselves. (gunicorn <= 25's ``-k eventlet`` patches when its module is
+  imported, in the master, before any hook: use safeworkers.EventletWorker.)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "forwarded_allow_ips",
     "graceful_timeout",
     "keepalive",
+    "on_starting",
     "post_fork",
     "timeout",
     "worker_class",
@@ -36,8 +40,6 @@ _settings = _config.load_settings()
 
 worker_class = "safeworkers.AutoWorker"
 bind = _config.binds()
-if _settings.mptcp:
-    bind = _config.mptcp_binds(bind)
 workers = _config.workers(default=2 * _config.cpu_count() + 1)
 keepalive = 5
 timeout = 30
@@ -46,6 +48,20 @@ forwarded_allow_ips = "127.0.0.1,::1"
 
 #: gunicorn's own worker classes that monkey-patch when they start.
 _GREEN_UPSTREAM = ("gunicorn.workers.ggevent.", "gunicorn.workers.geventlet.")
+
+
+def on_starting(server: Any) -> None:
+    """With SAFEWORKERS_MPTCP=1, create the listeners for the final ``bind``.
+
+    A hook, not module code: it runs once in the master, after the command
+    line and your own config have had their say on ``bind``, and just before
+    gunicorn would create the listeners itself.
+    """
+    if not _settings.mptcp or server.LISTENERS:
+        return
+    cfg = server.cfg
+    handed = _config.mptcp_binds(list(cfg.bind), umask=cfg.umask, owner=(cfg.uid, cfg.gid))
+    cfg.set("bind", handed)
 
 
 def post_fork(server: Any, worker: Any) -> None:

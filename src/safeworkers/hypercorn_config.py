@@ -18,6 +18,8 @@ on it too. Apps that call asyncio directly must set SAFEWORKERS_BACKEND=asgi.
 
 from __future__ import annotations
 
+import sys
+
 from safeworkers import _config, policy
 
 __all__ = ["bind", "graceful_timeout", "worker_class", "workers"]
@@ -39,6 +41,13 @@ except policy.PolicyError as exc:
 worker_class = _choice.worker_class
 bind = _config.binds()
 if _settings.mptcp:
+    # hypercorn has no start-up hook, so the listeners are made now, from BIND/PORT;
+    # a --bind given later would leave them open and unused.
+    if any(arg in ("-b", "--bind") or arg.startswith("--bind=") for arg in sys.argv[1:]):
+        raise _config.fail(
+            "SAFEWORKERS_MPTCP=1 under hypercorn takes the address from BIND or PORT; "
+            "drop --bind and set BIND instead"
+        )
     bind = _config.mptcp_binds(bind)
 workers = _config.workers(default=1)
 graceful_timeout = 30.0

@@ -92,6 +92,58 @@ def test_mptcp_listener_through_gunicorn_config(worker: str) -> None:
         assert info["TCP_NODELAY"] != 0
 
 
+@needs_mptcp
+def test_mptcp_listeners_follow_a_bind_given_on_the_command_line() -> None:
+    """-b overrides BIND: only the -b address is listened on, nothing leaks."""
+    unused = servers.free_port()
+    env = {"SAFEWORKERS_MPTCP": "1", "BIND": f"127.0.0.1:{unused}"}
+    with servers.gunicorn(
+        "sockinfo_app:app", "-c", "python:safeworkers.gunicorn_config", "-w", "1", env=env
+    ) as server:
+        assert server.get("/").status_code == 200
+        assert f"listening on {server.url.removeprefix('http://')} (mptcp)" in server.log
+        with pytest.raises(ConnectionRefusedError), socket.socket() as probe:
+            probe.connect(("127.0.0.1", unused))
+
+
+def test_mptcp_unix_bind_gets_gunicorns_umask() -> None:
+    """Unix binds are handed over too (gunicorn ignores other binds once one is fd://);
+    the socket file still gets gunicorn's --umask."""
+    with servers.gunicorn(
+        "sockinfo_app:app",
+        "-c",
+        "python:safeworkers.gunicorn_config",
+        "-w",
+        "1",
+        "--umask",
+        "0o077",
+        env={"SAFEWORKERS_MPTCP": "1"},
+        bind_via_env=True,
+        unix=True,
+    ) as server:
+        assert server.get("/").json()["family"] == "AF_UNIX"
+        assert "(unix) handed over as fd://" in server.log
+        assert server.uds is not None
+        assert (Path(server.uds).stat().st_mode & 0o777) == 0o700
+
+
+def test_hypercorn_config_refuses_bind_flag_with_mptcp() -> None:
+    code, output = servers.run_to_exit(
+        [
+            str(servers.BIN / "hypercorn"),
+            "--config",
+            "python:safeworkers.hypercorn_config",
+            "--bind",
+            "127.0.0.1:1",
+            "asgi_plain:app",
+        ],
+        env={"SAFEWORKERS_MPTCP": "1"},
+    )
+    assert code != 0
+    assert "drop --bind and set BIND instead" in output
+    assert "Traceback" not in output
+
+
 SOCKET_ACTIVATION = r"""
 import os, socket, sys
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

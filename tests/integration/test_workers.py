@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import signal
 import threading
 import time
@@ -123,6 +126,37 @@ def test_autoworker_choice(
         assert server.get("/__ready__").status_code == 200
         server.wait_for_log(f"safeworkers AutoWorker chose {chosen}:")
         assert_clean_log(server.log)
+
+
+def test_autoworker_keeps_sockets_the_arbiter_made_in_the_child() -> None:
+    """With --reuse-port (gunicorn >= 25) each worker binds its own listener."""
+    with servers.gunicorn("wsgi_plain:app", *k("AutoWorker"), "--reuse-port", "-w", "2") as server:
+        for _ in range(3):
+            assert server.get("/").status_code == 200
+
+
+def test_autoworker_keeps_a_stop_that_arrives_while_the_app_imports() -> None:
+    with servers.gunicorn("slow_import_app:app", *k("AutoWorker"), wait=False) as server:
+        server.wait_for_log("Booting worker")
+        time.sleep(0.5)  # the worker is inside the 2 s import now
+        server.signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        assert "SIGKILL" not in server.log  # not left to die after the graceful timeout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+@pytest.mark.parametrize("initgroups", [False, True], ids=["plain", "initgroups"])
+@pytest.mark.parametrize("worker", ["AutoWorker", "SyncWorker"])
+def test_app_is_imported_after_privileges_are_dropped(worker: str, initgroups: bool) -> None:
+    try:
+        nobody = pwd.getpwnam("nobody")
+        group = grp.getgrgid(nobody.pw_gid).gr_name
+    except KeyError:
+        pytest.skip("no 'nobody' user here")
+    args = ["--user", "nobody", "--group", group] + (["--initgroups"] if initgroups else [])
+    with servers.gunicorn("uid_app:app", *k(worker), *args) as server:
+        text = server.get("/").text
+    assert text.startswith(f"import={nobody.pw_uid} now={nobody.pw_uid}"), text
 
 
 def test_autoworker_loads_the_app_once() -> None:

@@ -4,8 +4,8 @@ gunicorn builds the worker object in the master and calls ``init_process``
 in the forked child; the master then watches ``worker.tmp`` for heartbeats.
 So the decision happens at the top of ``init_process`` in the child, before
 anything is patched, and the object then *becomes* the chosen worker: its
-class is swapped and the chosen class's ``__init__`` runs again, keeping the
-heartbeat file the master watches and the pid the arbiter set.
+class is swapped and the chosen class's ``__init__`` adds that class's state,
+while the heartbeat file, sockets, pid and whatever hooks set are kept.
 
 The app is loaded once, here, to learn whether it is WSGI or ASGI; gunicorn
 caches the loaded object, so the chosen worker reuses it. When a green
@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+import sys
 from typing import Any
 
 from gunicorn import util
+from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
 from safeworkers import detect, policy
 from safeworkers.settings import SettingsError
 from safeworkers.settings import load as load_settings
+
+# Imported now, not when chosen: the WSGI choices must not need imports after
+# privileges are dropped (the interpreter may not be readable by that user).
+# They are gunicorn's own sync and gthread modules: no event loop.
+from safeworkers.workers import sync as _sync  # noqa: F401
 from safeworkers.workers._base import SafeWorkerMixin, boot_failure
 
 #: Worker classes the policy may name that are not ``safeworkers.<Name>``.
@@ -57,16 +65,16 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
 
     safeworkers_name = "AutoWorker"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._sw_init_args = (args, kwargs)
-        super().__init__(*args, **kwargs)
-
     def init_process(self) -> None:
         try:
             current = load_settings()
         except SettingsError as exc:
             boot_failure(self.log, str(exc))
             return
+        self._hold_stop_signals()
+        # The facts first, while privileges are unchanged: reading package
+        # metadata imports modules an unprivileged user may not be able to read.
+        env = detect.environment()
         kind: detect.AppKind = "wsgi"
         needs_trio = False
         if current.backend not in ("gevent", "eventlet"):
@@ -75,6 +83,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             needs_trio = detect.app_needs_trio(app, self._app_module())
         try:
             choice = policy.recommend(
+                env,
                 app_kind=kind,
                 threads=int(self.cfg.threads),
                 backend=current.backend,
@@ -93,18 +102,44 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         self._become(resolve(choice.worker_class))
         self.init_process()
 
+    def _hold_stop_signals(self) -> None:
+        """Keep a stop that arrives while the app is imported.
+
+        Until the chosen worker installs gunicorn's handlers, the child still
+        has the arbiter's, which would queue the signal into the master's
+        (dead) copy of its queue: the stop would be lost and the worker
+        killed after the graceful timeout. The chosen worker sees
+        ``alive == False`` and exits at once; SIGQUIT/SIGINT exit now.
+        """
+
+        def stop(sig: int, frame: Any) -> None:
+            self.alive = False
+
+        def quit_now(sig: int, frame: Any) -> None:
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGQUIT, quit_now)
+        signal.signal(signal.SIGINT, quit_now)
+
     def _load_app_like_gunicorn(self) -> Any:
         """Load the app under the conditions gunicorn's own load happens in.
 
-        gunicorn applies ``--env`` and drops privileges (``--user/--group``)
-        before it imports the app; so do we. ``--initgroups`` is left to the
-        chosen worker, because gunicorn's call for it cannot be repeated
-        once privileges are dropped.
+        gunicorn applies ``--env`` and drops privileges (``--user/--group``,
+        ``--initgroups``) before it imports the app; so do we. The chosen
+        worker repeats the drop, which is a no-op then, except
+        ``initgroups``, which an unprivileged process may not call: it is
+        done here, and switched off in this worker's copy of the settings.
         """
         if self.cfg.env:
             os.environ.update(self.cfg.env)
-        if not self.cfg.initgroups:
-            util.set_owner_process(self.cfg.uid, self.cfg.gid, initgroups=False)
+        uid, gid = self.cfg.uid, self.cfg.gid
+        if self.cfg.initgroups and uid and gid and os.getuid() == 0:
+            # Supplementary groups first, while still root; gunicorn's own
+            # call skips setgid in this case, and its repeat would then fail.
+            os.initgroups(util.get_username(uid), gid)
+            self.cfg.set("initgroups", False)
+        util.set_owner_process(uid, gid, initgroups=False)  # setgid, then setuid
         return self.app.wsgi()  # cached by gunicorn: the chosen worker reuses it
 
     def _app_module(self) -> str | None:
@@ -114,11 +149,23 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         return uri.partition(":")[0] or None
 
     def _become(self, cls: type) -> None:
-        """Turn this object into an instance of ``cls``, keeping what the master watches."""
-        args, kwargs = self._sw_init_args
+        """Turn this object into an instance of ``cls``, keeping its current state.
+
+        ``cls.__init__`` runs for the state its class adds (thread pools,
+        connection limits, ...), with this worker's *current* sockets (with
+        ``--reuse-port`` the arbiter made them in the child). Everything the
+        base class, the arbiter and ``post_fork`` hooks had set is then put
+        back, and gunicorn's ``WorkerTmp`` hands back the existing heartbeat
+        file instead of creating another: the master watches this one, and a
+        new one might not be creatable once privileges are dropped.
+        """
         me: Any = self  # gunicorn is untyped; the swap is deliberate
-        heartbeat, pid = me.tmp, me.pid
-        me.__class__ = cls
-        cls.__init__(me, *args, **kwargs)  # type: ignore[misc]
-        me.tmp.close()
-        me.tmp, me.pid = heartbeat, pid
+        before = dict(me.__dict__)
+        real_worker_tmp = gunicorn_base.WorkerTmp
+        gunicorn_base.WorkerTmp = lambda cfg: before["tmp"]
+        try:
+            me.__class__ = cls
+            cls.__init__(me, me.age, me.ppid, me.sockets, me.app, me.timeout, me.cfg, me.log)  # type: ignore[misc]
+        finally:
+            gunicorn_base.WorkerTmp = real_worker_tmp
+        me.__dict__.update(before)
