@@ -1,9 +1,10 @@
 """Workers for gunicorn and hypercorn that boot and serve on every platform.
 
 Public names are loaded lazily (PEP 562): ``import safeworkers`` imports
-neither gevent, eventlet, trio nor hypercorn, so gunicorn can resolve
-``-k safeworkers.GeventWorker`` in its master process without patching or
-pulling in an event loop there.
+neither gevent, eventlet, trio nor hypercorn. Resolving ``-k
+safeworkers.EventletWorker`` or ``TrioWorker`` in gunicorn's master does not
+import them either; ``GeventWorker`` subclasses gunicorn's gevent worker and
+so imports gevent there, as ``-k gevent`` does (importing patches nothing).
 """
 
 from __future__ import annotations

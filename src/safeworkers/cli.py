@@ -50,12 +50,24 @@ def _load_app(target: str) -> object:
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SystemExit(f"safeworkers: cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:  # the app's own import error, reported in one line
+        raise SystemExit(
+            f"safeworkers: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    factory = attribute.endswith("()")  # gunicorn's "module:create_app()"
+    name = attribute.removesuffix("()")
     try:
-        return getattr(module, attribute)
+        app = getattr(module, name)
     except AttributeError:
-        raise SystemExit(f"safeworkers: module {module_name!r} has no {attribute!r}") from None
+        raise SystemExit(f"safeworkers: module {module_name!r} has no {name!r}") from None
+    if factory:
+        try:
+            app = app()
+        except Exception as exc:
+            raise SystemExit(
+                f"safeworkers: {module_name}:{attribute} raised {type(exc).__name__}: {exc}"
+            ) from None
+    return app
 
 
 def _recommend(args: argparse.Namespace) -> int:
@@ -75,7 +87,13 @@ def _recommend(args: argparse.Namespace) -> int:
     for reason in choice.reasons:
         print(f"  because {reason}")
     if choice.server == "gunicorn":
-        threads = f" --threads {args.threads}" if args.threads > 1 else ""
+        # Not for SyncWorker: gunicorn swaps any "...SyncWorker" with --threads > 1
+        # for its own gthread worker.
+        threads = (
+            f" --threads {args.threads}"
+            if args.threads > 1 and choice.worker_class != policy.SYNC
+            else ""
+        )
         print(f"run: gunicorn -k {choice.worker_class}{threads} {args.app}")
     else:
         print(f"run: hypercorn -k {choice.worker_class} {args.app}")

@@ -242,6 +242,8 @@ def install(modules: Iterable[str] | None = None, *, mode: Mode = "guard") -> bo
     """
     if mode not in MODES:
         raise ValueError(f"guard mode {mode!r} is not one of {', '.join(MODES)}")
+    if isinstance(modules, str):  # install("trio"), not the letters t, r, i, o
+        modules = (modules,)
     names = tuple(DEFAULT_MODULES if modules is None else modules)
     with _lock:
         if mode == "off":
@@ -251,6 +253,7 @@ def install(modules: Iterable[str] | None = None, *, mode: Mode = "guard") -> bo
         if _guard is None or _guard.modules != frozenset(names):
             uninstall()
             _guard = _Guard(names)
+        if _guard not in sys.meta_path:  # new, or removed by someone else
             sys.meta_path.insert(0, _guard)
         if mode == "preimport":
             _preimport(names)

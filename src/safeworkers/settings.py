@@ -65,7 +65,7 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
         "modules the import guard covers (default trio)",
     ),
     "SAFEWORKERS_TCP_KEEPALIVE": (
-        "idle,interval,count as positive integers (e.g. 60,15,4), or off",
+        "idle,interval,count: idle and interval 1-32767 s, count 1-127 (e.g. 60,15,4), or off",
         "TCP keepalive on accepted TCP connections",
     ),
     "SAFEWORKERS_MPTCP": (
@@ -102,9 +102,13 @@ def _keepalive(environ: Mapping[str, str]) -> tuple[int, int, int] | None:
     if raw is None or raw.strip().lower() in ("off", ""):
         return None
     parts = [p.strip() for p in raw.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise SettingsError(name, raw, VARIABLES[name][0])
     idle, interval, count = (int(p) for p in parts)
+    # Linux's limits (MAX_TCP_KEEPIDLE/KEEPINTVL 32767, MAX_TCP_KEEPCNT 127): a kernel
+    # that refuses a value leaves the OS default (2 h idle) in place, silently.
+    if not (0 < idle <= 32767 and 0 < interval <= 32767 and 0 < count <= 127):
+        raise SettingsError(name, raw, VARIABLES[name][0])
     return (idle, interval, count)
 
 

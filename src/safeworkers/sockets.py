@@ -156,10 +156,16 @@ def _inet_stream(sock: socket.socket) -> bool:
     return sock.family in (socket.AF_INET, _const("AF_INET6")) and sock.type == socket.SOCK_STREAM
 
 
+#: setsockopt takes a C int: larger values raise TypeError/OverflowError, not OSError.
+_C_INT_MAX = 2**31 - 1
+
+
 def _check_positive(name: str, value: object) -> int:
     # bool is an int subclass; keepalive(idle=True) is a bug, not 1 second.
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int (seconds/probes), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _C_INT_MAX:
+        raise ValueError(
+            f"{name} must be a positive int (seconds/probes) below 2**31, got {value!r}"
+        )
     return value
 
 

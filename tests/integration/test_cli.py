@@ -37,6 +37,7 @@ def test_doctor_text_lists_findings_and_strict_fails_on_warnings() -> None:
         ("asgi_plain:app", [], "gunicorn -k asgi"),
         ("asgi_trio_only:app", [], "gunicorn -k safeworkers.TrioWorker"),
         ("asgi_trio_only:app", ["--server", "hypercorn"], "hypercorn -k trio"),
+        ("factory_app:create_app()", [], "gunicorn -k safeworkers.SyncWorker"),
     ],
 )
 def test_recommend(app: str, args: list[str], expected: str) -> None:
@@ -53,6 +54,7 @@ def test_recommend(app: str, args: list[str], expected: str) -> None:
         ("wsgi_plain", "is not MODULE:APP"),
         ("no_such_module_xyz:app", "cannot import 'no_such_module_xyz'"),
         ("wsgi_plain:nope", "module 'wsgi_plain' has no 'nope'"),
+        ("broken_app:app", "cannot import 'broken_app': RuntimeError: DATABASE_URL is not set"),
     ],
 )
 def test_recommend_bad_target(app: str, message: str) -> None:
@@ -61,3 +63,13 @@ def test_recommend_bad_target(app: str, message: str) -> None:
     assert "safeworkers: " in output
     assert message in output
     assert "Traceback" not in output
+
+
+def test_recommend_never_prints_threads_with_syncworker() -> None:
+    """gunicorn swaps '...SyncWorker' with --threads > 1 for its own gthread."""
+    code, output = servers.run_to_exit(
+        [CLI, "recommend", "wsgi_plain:app", "--threads", "4"], env={"SAFEWORKERS_BACKEND": "sync"}
+    )
+    assert code == 0, output
+    assert "run: gunicorn -k safeworkers.SyncWorker wsgi_plain:app" in output
+    assert "--threads 4 is ignored by the sync worker" in output

@@ -168,7 +168,7 @@ def test_autoworker_loads_the_app_once() -> None:
     ("variable", "value", "accepted"),
     [
         ("SAFEWORKERS_BACKEND", "geventt", "auto, sync, gthread, gevent, eventlet, trio, asgi"),
-        ("SAFEWORKERS_TCP_KEEPALIVE", "60,15", "idle,interval,count as positive integers"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "60,15", "idle and interval 1-32767 s, count 1-127"),
         ("SAFEWORKERS_GUARD", "maybe", "guard, preimport, off"),
     ],
 )

@@ -123,3 +123,16 @@ def test_backend_unavailable_pickles() -> None:
     clone = pickle.loads(pickle.dumps(error))
     assert str(clone) == str(error)
     assert clone.patchers == ("gevent",)
+
+
+def test_a_module_name_string_is_one_module(fake_backend: Path) -> None:
+    guard.install("finebackend")
+    assert guard.guarded_modules() == {"finebackend"}
+
+
+def test_install_puts_back_a_guard_someone_removed(fake_backend: Path) -> None:
+    guard.install(["finebackend"])
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, guard._Guard)]
+    assert not guard.installed()
+    guard.install(["finebackend"])
+    assert guard.installed()

@@ -45,6 +45,9 @@ def test_keepalive_off(value: str) -> None:
         ("SAFEWORKERS_TCP_KEEPALIVE", "60,0,4"),
         ("SAFEWORKERS_TCP_KEEPALIVE", "60,-1,4"),
         ("SAFEWORKERS_TCP_KEEPALIVE", "a,b,c"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "3000000000,15,4"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "40000,15,4"),
+        ("SAFEWORKERS_TCP_KEEPALIVE", "60,15,128"),
         ("SAFEWORKERS_MPTCP", "perhaps"),
     ],
 )
@@ -59,3 +62,8 @@ def test_bad_values_name_variable_value_and_accepted(variable: str, value: str) 
 def test_unknown_variable_is_refused() -> None:
     with pytest.raises(SettingsError, match="SAFEWORKERS_BAKCEND is not a safeworkers setting"):
         settings.load({"SAFEWORKERS_BAKCEND": "sync"})
+
+
+def test_keepalive_limits_are_accepted() -> None:
+    loaded = settings.load({"SAFEWORKERS_TCP_KEEPALIVE": "32767,32767,127"})
+    assert loaded.tcp_keepalive == (32767, 32767, 127)

@@ -502,3 +502,8 @@ def test_carries_is_false_for_what_cannot_be_read_back() -> None:
     with socket.socket() as sock:
         assert sockets.carries(sock, {"SIO_KEEPALIVE_VALS_TIME_MS": 1000}) is False
         assert sockets.carries(sock, {"protocol": "tcp"}) is True
+
+
+def test_keepalive_values_beyond_a_c_int_are_a_value_error() -> None:
+    with socket.socket() as sock, pytest.raises(ValueError, match="idle must be a positive int"):
+        sockets.enable_keepalive(sock, idle=2**31, interval=15, count=4)

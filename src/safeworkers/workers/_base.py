@@ -162,7 +162,7 @@ def find_missing(*modules: str) -> ImportError | None:
     return None
 
 
-def missing_extra_worker(name: str, extra: str, error: ImportError) -> type:
+def missing_extra_worker(name: str, extra: str, error: Exception) -> type:
     """A stand-in worker class for when an optional dependency is missing.
 
     gunicorn imports the worker class in the master; failing there prints a
@@ -172,13 +172,12 @@ def missing_extra_worker(name: str, extra: str, error: ImportError) -> type:
     """
     from gunicorn.workers.base import Worker
 
-    missing = error.name or str(error)
+    if isinstance(error, ImportError) and error.name:
+        problem = f"needs {error.name}, which is not installed"
+    else:  # e.g. gunicorn's "gevent worker requires gevent 24.10.1 or higher"
+        problem = f"cannot load: {error}"
 
     def init_process(self: Any) -> None:
-        boot_failure(
-            self.log,
-            f"safeworkers.{name} needs {missing}, which is not installed: "
-            f"pip install 'safeworkers[{extra}]'",
-        )
+        boot_failure(self.log, f"safeworkers.{name} {problem}: pip install 'safeworkers[{extra}]'")
 
     return type(name, (Worker,), {"init_process": init_process, "__module__": __name__})

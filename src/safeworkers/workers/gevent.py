@@ -26,13 +26,16 @@ def _preloaded_trio_warning(log: Any, mode: str) -> None:
         log.warning("safeworkers GeventWorker: %s", _PRELOAD_FIX)
 
 
-_missing = find_missing("gevent", "greenlet")
+# Unlike the other safeworkers workers, this module imports gevent in the
+# master (through gunicorn's gevent worker, which it subclasses), as
+# `-k gevent` does; importing gevent patches nothing.
+_missing: Exception | None = find_missing("gevent", "greenlet")
 if _missing is None:
     try:
         # gunicorn's module imports gevent, and (gunicorn >= 27) packaging,
         # which only gunicorn[gevent] installs.
         from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
-    except ImportError as exc:
+    except (ImportError, RuntimeError) as exc:  # RuntimeError: gevent older than gunicorn needs
         _missing = exc
 if _missing is not None:
     GeventWorker: type = missing_extra_worker("GeventWorker", "gevent", _missing)
