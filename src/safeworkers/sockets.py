@@ -410,7 +410,9 @@ def carries(sock: socket.socket, applied: Mapping[str, object]) -> bool:
         if name == "protocol":
             continue
         level_name = _READABLE_LEVELS.get(name)
-        option = _const(name) if name != "TCP_KEEPALIVE" else _const(name) or _DARWIN_TCP_KEEPALIVE
+        option = _const(name)
+        if option is None and name == "TCP_KEEPALIVE":  # macOS' idle knob, as applied
+            option = _DARWIN_TCP_KEEPALIVE
         if level_name is None or option is None:
             return False
         try:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from safeworkers import settings as settings_mod
+from safeworkers import sockets
 
 if TYPE_CHECKING:
     from safeworkers.settings import Settings
@@ -58,6 +59,14 @@ class SafeWorkerMixin:
             self._sw_settings = settings_mod.load()
         return self._sw_settings
 
+    def safeworkers_settings_or_stop(self) -> Settings:
+        """The validated settings; a bad value stops the worker as a boot failure."""
+        try:
+            return self.safeworkers_settings
+        except settings_mod.SettingsError as exc:
+            boot_failure(self.log, str(exc))
+            raise  # unreachable: boot_failure exits
+
     def safeworkers_details(self, current: Settings) -> str:
         """Worker-specific facts for the start-up line (override to add some)."""
         return ""
@@ -67,11 +76,7 @@ class SafeWorkerMixin:
 
         Call it first thing in ``init_process``, before anything patches.
         """
-        try:
-            current = self.safeworkers_settings
-        except settings_mod.SettingsError as exc:
-            boot_failure(self.log, str(exc))
-            raise  # unreachable: boot_failure exits
+        current = self.safeworkers_settings_or_stop()
         extra = self.safeworkers_details(current)
         keepalive = current.tcp_keepalive
         self.log.info(
@@ -96,10 +101,8 @@ class SafeWorkerMixin:
         made differently), and where options are not inherited every
         connection is tuned as before.
         """
-        from safeworkers import sockets
-
         keepalive = self.safeworkers_settings.tcp_keepalive
-        self._sw_listeners: dict[object, dict[str, object] | bool] = {}
+        self._sw_listeners = {}
         for listener in listeners:
             try:
                 applied = sockets.tune_connection(listener, keepalive=keepalive)
@@ -125,8 +128,6 @@ class SafeWorkerMixin:
         connection from a listener whose options are known to be inherited
         skip all work; see :meth:`tune_listeners`.
         """
-        from safeworkers import sockets
-
         known = self._sw_listeners.get(listener_key) if listener_key is not None else None
         if known is True:
             return

@@ -26,8 +26,6 @@ from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
 from safeworkers import detect, policy
-from safeworkers.settings import SettingsError
-from safeworkers.settings import load as load_settings
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
 # privileges are dropped (the interpreter may not be readable by that user).
@@ -66,11 +64,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
     safeworkers_name = "AutoWorker"
 
     def init_process(self) -> None:
-        try:
-            current = load_settings()
-        except SettingsError as exc:
-            boot_failure(self.log, str(exc))
-            return
+        current = self.safeworkers_settings_or_stop()  # kept for the chosen worker
         self._hold_stop_signals()
         # The facts first, while privileges are unchanged: reading package
         # metadata imports modules an unprivileged user may not be able to read.
