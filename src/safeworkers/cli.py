@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from safeworkers import __version__, detect, policy, settings
+from safeworkers import __version__, appscan, detect, policy, settings
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -34,6 +34,9 @@ def _doctor(args: argparse.Namespace) -> int:
         print("packages")
         for name, version in env.packages.items():
             print(f"  {name:<15} {version or '-'}")
+        print("trio importers" if env.trio_importers else "trio importers none")
+        for name, how in env.trio_importers.items():
+            print(f"  {name:<15} {how}")
         print("findings" if env.findings else "findings      none")
         for finding in env.findings:
             print(f"  [{finding.severity}] {finding.id}: {finding.message}")
@@ -71,21 +74,36 @@ def _load_app(target: str) -> object:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    app = _load_app(args.app)
     try:
         current = settings.load()
+    except settings.SettingsError as exc:
+        raise SystemExit(f"safeworkers: {exc}") from None
+    env = detect.environment(findings=False)
+    code = appscan.scan(appscan.module_of(args.app), [os.getcwd(), *filter(None, sys.path)])
+    kind: policy.AppKind = "unknown"
+    needs_trio = False
+    if not code.patchers:  # a self-patching app would patch this process: not imported
+        app = _load_app(args.app)
+        kind = detect.app_kind(app)
+        needs_trio = detect.app_needs_trio(app, appscan.module_of(args.app))
+    elif ":" not in args.app:
+        raise SystemExit(f"safeworkers: {args.app!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    try:
         choice = policy.recommend(
-            app_kind=detect.app_kind(app),
+            env,
+            app_kind=kind,
             threads=args.threads,
             backend=current.backend,
-            needs_trio=detect.app_needs_trio(app, args.app.partition(":")[0]),
+            needs_trio=needs_trio,
             server=args.server,
+            code=code,
         )
-    except (settings.SettingsError, policy.PolicyError) as exc:
+    except policy.PolicyError as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
     print(f"{choice.server} -k {choice.worker_class}")
     for reason in choice.reasons:
         print(f"  because {reason}")
+    print(f"  app code: {code.summary()}")
     if choice.server == "gunicorn":
         # Not for SyncWorker: gunicorn swaps any "...SyncWorker" with --threads > 1
         # for its own gthread worker.

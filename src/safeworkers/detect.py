@@ -38,14 +38,15 @@ PACKAGES: tuple[str, ...] = (
     "gevent",
     "eventlet",
     "greenlet",
+    "httpcore2",
+    "httpx2",
+    "dnspython",
     "uvloop",
+    "httptools",
+    "gunicorn-h1c",
     "uvicorn",
     "uvicorn-worker",
 )
-
-#: Packages that import trio opportunistically at import time; harmless
-#: normally, fatal in a patched process without the guard.
-TRIO_IMPORTERS: tuple[str, ...] = ("httpcore", "httpx", "anyio")
 
 #: For each stdlib module we report on: ``(module in sys.modules, attribute)``
 #: whose defining module reveals the patcher (``gevent.*`` / ``eventlet.*``).
@@ -107,6 +108,9 @@ class Environment:
     #: Whether trio was already imported when the snapshot was taken.
     trio_imported: bool
     findings: tuple[Finding, ...] = field(default=())
+    #: Installed distributions that import trio at import time -> how
+    #: (``safeworkers.distributions.trio_importers``); empty unless findings were asked for.
+    trio_importers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def patchers(self) -> tuple[str, ...]:
@@ -139,6 +143,7 @@ class Environment:
             "patched": dict(self.patched),
             "patchers": list(self.patchers),
             "findings": [f.to_dict() for f in self.findings],
+            "trio_importers": dict(self.trio_importers),
         }
 
 
@@ -249,20 +254,38 @@ def trio_backend() -> TrioBackend:
     return "none"
 
 
+#: How :func:`trio_unusable_reason` starts when the platform itself has no backend.
+NO_BACKEND = "Trio has no I/O backend on platform"
+
+
 def trio_unusable_reason(
     backend: TrioBackend | None = None, patched: Mapping[str, str] | None = None
 ) -> str | None:
     """Why Trio could not import and run in this process now; ``None`` if it could.
 
-    Does not look at whether trio is installed: that is a separate fact.
+    Mirrors Trio's own choice: IOCP on Windows; epoll on Linux (chosen by
+    platform name, so a missing ``select.epoll`` fails when the loop starts);
+    elsewhere epoll or kqueue, whichever ``select`` has now. Does not look at
+    whether trio is installed: that is a separate fact.
     """
     backend = trio_backend() if backend is None else backend
     patched = patch_state() if patched is None else patched
     if backend == "none":
-        return f"Trio has no I/O backend on platform {sys.platform!r} (no epoll, kqueue or IOCP)"
-    if backend in ("epoll", "kqueue") and _current_poller() != backend:
-        who = patched.get("select", "unknown")
-        return f"select.{backend} was removed by {who}'s monkey-patching; Trio's I/O loop needs it"
+        return f"{NO_BACKEND} {sys.platform!r} (no epoll, kqueue or IOCP)"
+    current = _current_poller()
+    platform_name: str = sys.platform
+    needs_epoll = platform_name.startswith("linux") or platform_name == "android"
+    if backend in ("epoll", "kqueue") and (current != "epoll" if needs_epoll else current is None):
+        missing = "epoll" if needs_epoll else backend
+        who = patched.get("select")
+        if who in PATCHERS:
+            return (
+                f"select.{missing} was removed by {who}'s monkey-patching; Trio's I/O loop needs it"
+            )
+        return (
+            f"select.{missing} is missing from this process (removed by something other than "
+            "gevent or eventlet); Trio's I/O loop needs it"
+        )
     socket_patcher = patched.get("socket")
     if socket_patcher is not None:
         return (
@@ -270,71 +293,6 @@ def trio_unusable_reason(
             "real socket type and cannot run on a green one"
         )
     return None
-
-
-def _findings(env_packages: Mapping[str, str | None], patched: Mapping[str, str]) -> list[Finding]:
-    found: list[Finding] = []
-    patchers = sorted(set(patched.values()))
-    trio_imported = "trio" in sys.modules
-    if patchers and trio_imported:
-        found.append(
-            Finding(
-                id="trio-imported-before-patching",
-                severity="warning",
-                message=(
-                    "trio was imported before this process was monkey-patched by "
-                    f"{', '.join(patchers)}; it captured the original stdlib and its event loop "
-                    "will not run under the green hub"
-                ),
-                fix=(
-                    "do not import trio (or httpx/anyio code that imports it) before patching: "
-                    "drop --preload, or use safeworkers.GeventWorker / EventletWorker, which "
-                    "patch first"
-                ),
-            )
-        )
-    installed_importers = [p for p in TRIO_IMPORTERS if env_packages.get(p)]
-    if patchers and env_packages.get("trio") and installed_importers:
-        guard_mod = sys.modules.get("safeworkers.guard")
-        guarded = bool(guard_mod is not None and guard_mod.installed())
-        if not guarded:
-            found.append(
-                Finding(
-                    id="patched-with-trio-importers",
-                    severity="warning",
-                    message=(
-                        f"this process is patched by {', '.join(patchers)} and trio is installed "
-                        f"alongside {', '.join(installed_importers)}, which import it; without the "
-                        "import guard that import can crash the worker"
-                    ),
-                    fix="serve with safeworkers.GeventWorker or EventletWorker (they install the "
-                    "guard), or call safeworkers.guard.install() before patching",
-                )
-            )
-    httpcore = env_packages.get("httpcore")
-    if httpcore and _older_than(httpcore, "1.0.6"):
-        found.append(
-            Finding(
-                id="httpcore-too-old",
-                severity="warning",
-                message=(
-                    f"httpcore {httpcore} does not catch NotImplementedError when trio cannot "
-                    "pick a backend, so a patched process crashes on `import httpx`"
-                ),
-                fix="pip install 'httpcore>=1.0.6' (the safeworkers guard covers the rest)",
-            )
-        )
-    gunicorn = env_packages.get("gunicorn")
-    if gunicorn and not _older_than(gunicorn, "26"):
-        found.append(
-            Finding(
-                id="gunicorn-without-eventlet",
-                severity="info",
-                message=f"gunicorn {gunicorn} has no eventlet worker (`-k eventlet` fails)",
-                fix="use -k safeworkers.EventletWorker (pip install 'safeworkers[eventlet]')",
-            )
-        )
-    return found
 
 
 def release(version: str) -> tuple[int, ...]:
@@ -362,17 +320,21 @@ def release(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _older_than(version: str, minimum: str) -> bool:
-    found = release(version)
-    return bool(found) and found < release(minimum)
+def environment(*, findings: bool = True) -> Environment:
+    """Take a snapshot of the facts about this process.
 
-
-def environment() -> Environment:
-    """Take a snapshot of the facts about this process."""
+    ``findings=False`` skips the known-bad combinations (and the metadata
+    scan for trio importers they need): what the workers and config modules
+    ask for, since they decide on the other facts only.
+    """
     packages = installed_packages()
     patched = patch_state()
     backend = trio_backend()
     reason = trio_unusable_reason(backend, patched)
+    found: tuple[Finding, ...] = ()
+    importers: Mapping[str, str] = MappingProxyType({})
+    if findings:
+        found, importers = _findings(packages, patched)
     return Environment(
         platform=sys.platform,
         system=platform.system(),
@@ -387,8 +349,28 @@ def environment() -> Environment:
         packages=packages,
         patched=patched,
         trio_imported="trio" in sys.modules,
-        findings=tuple(_findings(packages, patched)),
+        findings=found,
+        trio_importers=importers,
     )
+
+
+def _findings(
+    packages: Mapping[str, str | None], patched: Mapping[str, str]
+) -> tuple[tuple[Finding, ...], Mapping[str, str]]:
+    from safeworkers import distributions, findings
+
+    importers = distributions.trio_importers()
+    guard_mod = sys.modules.get("safeworkers.guard")
+    doh = distributions.extra_requirements("dnspython", "doh")
+    found = findings.find(
+        packages,
+        patched,
+        trio_importers=importers,
+        trio_imported="trio" in sys.modules,
+        guarded=bool(guard_mod is not None and guard_mod.installed()),
+        doh_packages=tuple(n for n in doh if distributions.all_installed([n])),
+    )
+    return tuple(found), importers
 
 
 AppKind = Literal["wsgi", "asgi"]

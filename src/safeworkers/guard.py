@@ -82,21 +82,27 @@ def _rebuild(module: str, reason: str, patchers: tuple[str, ...]) -> BackendUnav
 
 
 def _message(module: str, reason: str, patchers: tuple[str, ...]) -> str:
-    by = " and ".join(patchers) if patchers else "nothing known"
+    by = " and ".join(patchers)
+    where = f"platform {sys.platform}, monkey-patched by {by}" if patchers else sys.platform
     lines = [
-        f"{module} cannot be used in this process: {reason} "
-        f"(platform {sys.platform}, monkey-patched by {by}).",
+        f"{module} cannot be used in this process: {reason} ({where}).",
         f"Libraries that import {module} optionally (httpx/httpcore, anyio, SDKs) carry on "
         "without it.",
     ]
     if patchers:
         lines.append(
-            f"If your app itself needs {module}, do not serve it with a {by} worker: use "
+            f"If your app itself needs {module}, do not serve it with "
+            f"{'an' if by.startswith('e') else 'a'} {by} worker: use "
             "safeworkers.TrioWorker for Trio ASGI apps, or SyncWorker/ThreadWorker for WSGI; "
             f"if it only needs `import {module}` to succeed, set SAFEWORKERS_GUARD=preimport."
         )
-    else:
+    elif reason.startswith(detect.NO_BACKEND):
         lines.append(f"Run on a platform that {module} supports (Linux, macOS, BSD or Windows).")
+    else:
+        lines.append(
+            "Something in this process changed the standard library it needs; "
+            "safeworkers.detect.patch_state() shows what is patched, and by whom."
+        )
     return " ".join(lines)
 
 

@@ -6,9 +6,11 @@ Settings (each can be overridden on the command line, or in your own
 
 - ``worker_class``: ``safeworkers.AutoWorker`` (picks and logs the worker);
 - ``bind``: ``BIND``, else ``0.0.0.0:$PORT``, else ``127.0.0.1:8000``;
-- ``on_starting``: with ``SAFEWORKERS_MPTCP=1``, creates the listeners for the
-  final ``bind`` (MPTCP where the kernel allows) and hands them to gunicorn as
-  ``fd://N``; if you define your own ``on_starting``, call this one from it;
+- ``on_starting``: prints the worker class, ``bind`` and ``workers`` in force
+  (after ``-b``/``-w``/``-k`` and your own config), and with
+  ``SAFEWORKERS_MPTCP=1`` creates the listeners for the final ``bind`` (MPTCP
+  where the kernel allows) and hands them to gunicorn as ``fd://N``; if you
+  define your own ``on_starting``, call this one from it;
 - ``workers``: ``WEB_CONCURRENCY``, else 2 x CPUs + 1 (gunicorn's advice);
 - ``keepalive`` 5 s, ``timeout`` 30 s, ``graceful_timeout`` 30 s;
 - ``forwarded_allow_ips``: loopback only, never ``*``: trust the proxy you run;
@@ -51,15 +53,19 @@ _GREEN_UPSTREAM = ("gunicorn.workers.ggevent.", "gunicorn.workers.geventlet.")
 
 
 def on_starting(server: Any) -> None:
-    """With SAFEWORKERS_MPTCP=1, create the listeners for the final ``bind``.
+    """Say what is in force; with SAFEWORKERS_MPTCP=1, create the listeners for ``bind``.
 
     A hook, not module code: it runs once in the master, after the command
-    line and your own config have had their say on ``bind``, and just before
-    gunicorn would create the listeners itself.
+    line and your own config have had their say on ``bind``, ``workers`` and
+    the worker class, and just before gunicorn creates the listeners itself.
     """
+    cfg = server.cfg
+    _config.say(
+        f"gunicorn config: worker_class={cfg.worker_class_str} bind={','.join(cfg.bind)} "
+        f"workers={cfg.workers}"
+    )
     if not _settings.mptcp or server.LISTENERS:
         return
-    cfg = server.cfg
     handed = _config.mptcp_binds(list(cfg.bind), umask=cfg.umask, owner=(cfg.uid, cfg.gid))
     cfg.set("bind", handed)
 
@@ -72,6 +78,3 @@ def post_fork(server: Any, worker: Any) -> None:
 
         guard.install(_settings.guard_modules, mode=_settings.guard)
         worker.log.info("safeworkers: import guard installed for %s", cls.__qualname__)
-
-
-_config.say(f"gunicorn config: worker_class={worker_class} bind={','.join(bind)} workers={workers}")

@@ -1,26 +1,33 @@
 """A hypercorn configuration: ``hypercorn --config python:safeworkers.hypercorn_config app:app``.
 
-- ``worker_class``: from :func:`safeworkers.policy.recommend` for an ASGI app
-  under hypercorn: ``trio`` when Trio is usable here, else ``uvloop`` when
-  installed, else ``asyncio``; the choice and its reasons are printed.
-  ``SAFEWORKERS_BACKEND=asgi`` asks for asyncio, ``trio`` insists on Trio.
+- ``worker_class``: from :func:`safeworkers.policy.recommend`, for the app
+  named on hypercorn's command line. The config never imports the app
+  (hypercorn does, in each worker): it reads the app's code
+  (:mod:`safeworkers.appscan`). ``trio`` for an app that uses Trio (trio,
+  quart-trio, trio-websocket, in any module of its package); ``uvloop``
+  when installed, else ``asyncio``, for everything else, unknown apps
+  included, since most ASGI apps are asyncio apps, and WSGI apps run on
+  either. An app that monkey-patches itself (gevent, eventlet) is refused:
+  hypercorn cannot serve green code. The choice, the facts and the reasons
+  are printed. ``SAFEWORKERS_BACKEND=asgi`` or ``trio`` insists; a mismatch
+  with what the code shows is an error. ``-k`` on the command line wins.
 - ``bind``: ``BIND``, else ``0.0.0.0:$PORT``, else ``127.0.0.1:8000``; with
   ``SAFEWORKERS_MPTCP=1`` the listeners are created here and handed to
   hypercorn as ``fd://N``.
 - ``workers``: ``WEB_CONCURRENCY``, else 1 (hypercorn's default).
 - ``graceful_timeout``: 30 s, like gunicorn's.
 
-The app is not imported here (hypercorn imports it in each worker), so the
-config cannot tell whether the app needs Trio; it prefers Trio when Trio can
-run, because Trio-only apps run nowhere else and plain-ASGI or anyio apps run
-on it too. Apps that call asyncio directly must set SAFEWORKERS_BACKEND=asgi.
+Under Trio, an app that returns on the lifespan scope (the ASGI spec's way
+of saying "no lifespan") is served, as hypercorn's asyncio worker does,
+instead of stopping hypercorn's Trio worker (see ``safeworkers._hypercorn``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
-from safeworkers import _config, policy
+from safeworkers import _config, _hypercorn, appscan, detect, policy
 
 __all__ = ["bind", "graceful_timeout", "worker_class", "workers"]
 
@@ -31,9 +38,20 @@ if _backend not in ("auto", "trio", "asgi"):
         f"SAFEWORKERS_BACKEND={_backend} names a gunicorn worker; "
         "under hypercorn use auto, trio or asgi"
     )
+_command = _hypercorn.command_line()
+_kind: policy.AppKind = "unknown"
+_code = appscan.AppScan(module="")
+if _command.application:
+    _module, _directory, _mode = _hypercorn.application_source(_command.application)
+    _kind = _mode or "unknown"
+    _code = appscan.scan(_module, [_directory, *(p or os.getcwd() for p in sys.path)])
 try:
     _choice = policy.recommend(
-        app_kind="asgi", prefer_trio=True, backend=_backend, server="hypercorn"
+        detect.environment(findings=False),
+        app_kind=_kind,
+        backend=_backend,
+        server="hypercorn",
+        code=_code,
     )
 except policy.PolicyError as exc:
     raise _config.fail(str(exc)) from None
@@ -52,4 +70,18 @@ if _settings.mptcp:
 workers = _config.workers(default=1)
 graceful_timeout = 30.0
 
-_config.say(f"hypercorn worker_class={worker_class}: {'; '.join(_choice.reasons)}")
+_running = _command.worker_class or worker_class
+if _running == "trio":
+    _hypercorn.fix_trio_lifespan()  # this process serves when workers = 0
+    # Every attribute here is copied into hypercorn's Config and pickled for each
+    # worker process; unpickling this one fixes the lifespan there too.
+    _trio_worker_setup = _hypercorn.TRIO_WORKER_SETUP
+
+_read = f"[{_code.scope()}]" if _command.application else "[no application argument found]"
+if _command.worker_class:
+    _config.say(
+        f"hypercorn worker_class={_command.worker_class}, from the command line; safeworkers "
+        f"would choose {worker_class}: {'; '.join(_choice.reasons)} {_read}"
+    )
+else:
+    _config.say(f"hypercorn worker_class={worker_class}: {'; '.join(_choice.reasons)} {_read}")

@@ -1,12 +1,16 @@
 """Which server and worker to use: a pure function of facts and preferences.
 
 ``recommend`` reads nothing and starts nothing; give it an
-:class:`~safeworkers.detect.Environment` (or let it take one) plus what is
-known about the app, and it returns a :class:`Choice` with the reasons. The
-table in docs/choosing.md is this function in prose; tests/unit/test_policy.py
-checks every row.
+:class:`~safeworkers.detect.Environment` (or let it take one), what is known
+about the app at run time (its kind, from the loaded object) and what its
+code shows (an :class:`~safeworkers.appscan.AppScan`), and it returns a
+:class:`Choice` with the reasons, or raises :class:`PolicyError` when nothing
+would serve the app correctly. The table in docs/choosing.md is this function
+in prose; tests/unit/test_policy.py checks every row.
 
-Principle: never choose a green (monkey-patching) worker unless asked to.
+Principles: never choose a green (monkey-patching) worker unless asked to,
+or unless the process is (or the app makes it) monkey-patched already; a
+choice that would boot and then answer 500 is an error instead.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from safeworkers import detect
+from safeworkers.appscan import AppScan
 
 if TYPE_CHECKING:
     from safeworkers.detect import Environment
     from safeworkers.settings import Backend
 
-AppKind = Literal["wsgi", "asgi"]
+#: ``unknown``: the app was not loaded (the hypercorn config, a self-patching app).
+AppKind = Literal["wsgi", "asgi", "unknown"]
 Server = Literal["gunicorn", "hypercorn"]
 
 #: Worker class names, as users pass them to ``gunicorn -k`` / ``hypercorn -k``.
@@ -32,8 +38,7 @@ TRIO = "safeworkers.TrioWorker"
 GUNICORN_ASGI = "asgi"  # gunicorn >= 24's own asyncio ASGI worker
 UVICORN = "uvicorn_worker.UvicornWorker"
 
-#: The extra that provides each backend, for "install safeworkers[...]".
-_EXTRAS = {"gevent": "gevent", "eventlet": "eventlet", "trio": "trio"}
+_GREEN = {"gevent": GEVENT, "eventlet": EVENTLET}
 
 
 class PolicyError(ValueError):
@@ -50,6 +55,55 @@ class Choice:
         return f"{self.server} -k {self.worker_class}: " + "; ".join(self.reasons)
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """Everything the decision looks at, from the environment and the app."""
+
+    kind: AppKind
+    needs_trio: bool
+    uses_asyncio: bool
+    #: The green library the process is patched with, or the app patches with.
+    patcher: str | None
+    #: Where that patching comes from, for messages.
+    patched_how: str
+    trio_evidence: str
+    asyncio_evidence: str
+    #: Whether the app's source was read.
+    code_read: bool
+
+
+def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | None) -> _Facts:
+    code = code if code is not None else AppScan(module="")
+    process = sorted(set(env.patched.values()) & set(_GREEN))
+    own = [p for p in code.patchers if p not in process]
+    patchers = process + own
+    if len(patchers) > 1:
+        raise PolicyError(
+            f"this process is monkey-patched by both {' and '.join(patchers)}"
+            + (f" (the app patches with {own[0]}: {code.patch_evidence()})" if own else "")
+            + "; two patchers in one process break each other: keep one"
+        )
+    how = ""
+    if process:
+        how = (
+            f"this process is already monkey-patched by {process[0]} "
+            "(in gunicorn.conf.py, a --preload app or the app module)"
+        )
+    elif own:
+        how = f"the app monkey-patches with {own[0]} when imported ({code.patch_evidence()})"
+    runtime = "the loaded app: a Trio framework's app, or its module holds trio"
+    return _Facts(
+        kind=kind,
+        needs_trio=needs_trio or code.needs_trio,
+        uses_asyncio=code.uses_asyncio,
+        patcher=patchers[0] if patchers else None,
+        patched_how=how,
+        trio_evidence=code.evidence(code.trio) if code.needs_trio else runtime,
+        asyncio_evidence=code.evidence(code.asyncio),
+        code_read=code.found,
+    )
+
+
 def _gunicorn_has_asgi(env: Environment) -> bool:
     version = env.packages.get("gunicorn")
     return version is not None and detect.release(version) >= (24,)
@@ -64,34 +118,76 @@ def _require(env: Environment, package: str, extra: str, what: str) -> None:
 
 def _trio_problem(env: Environment) -> str | None:
     """Why the Trio path cannot be used here, or ``None``."""
-    if not env.installed("trio") or not env.installed("hypercorn"):
-        return "trio and hypercorn are not both installed (pip install 'safeworkers[trio]')"
+    missing = [name for name in ("trio", "hypercorn") if not env.installed(name)]
+    if missing:
+        return f"{' and '.join(missing)} not installed (pip install 'safeworkers[trio]')"
     if not env.trio_usable:
         return env.trio_unusable_reason or "trio cannot run in this process"
+    return None
+
+
+def fastest_asyncio_worker(env: Environment) -> tuple[str, str] | None:
+    """The fastest installed asyncio ASGI worker for gunicorn, and why; ``None`` if none.
+
+    The rule, from alternating wrk runs (hello app, 1 worker, 32 connections;
+    docs/choosing.md has the figures): uvicorn-worker is faster than
+    gunicorn's ``asgi`` worker only when uvloop is installed (uvicorn-worker
+    1.08-1.18x), and slower without it; both use uvloop and their fast
+    parsers (httptools, gunicorn_h1c) when installed.
+    """
+    uvicorn = env.installed("uvicorn-worker")
+    if uvicorn and env.installed("uvloop"):
+        return UVICORN, "uvicorn-worker with uvloop is the fastest installed asyncio worker"
+    if _gunicorn_has_asgi(env):
+        why = f"gunicorn {env.packages['gunicorn']}'s own asyncio ASGI worker (-k asgi)"
+        if uvicorn:
+            why += " is faster than uvicorn-worker without uvloop"
+        return GUNICORN_ASGI, why
+    if uvicorn:
+        return UVICORN, (
+            f"gunicorn {env.packages['gunicorn']} has no ASGI worker; uvicorn-worker is installed"
+        )
     return None
 
 
 def _asyncio_choice(env: Environment, server: Server, reasons: list[str]) -> Choice:
     if server == "hypercorn":
         worker = "uvloop" if env.installed("uvloop") else "asyncio"
-        reasons.append(f"hypercorn's {worker} worker serves asyncio ASGI apps")
+        reasons.append(f"hypercorn's {worker} worker")
         return Choice("hypercorn", worker, tuple(reasons))
-    if _gunicorn_has_asgi(env):
-        reasons.append(
-            f"gunicorn {env.packages['gunicorn']} has its own asyncio ASGI worker (-k asgi)"
-        )
-        return Choice("gunicorn", GUNICORN_ASGI, tuple(reasons))
-    if env.installed("uvicorn-worker"):
-        reasons.append(
-            f"gunicorn {env.packages['gunicorn']} has no ASGI worker; uvicorn-worker is installed"
-        )
-        return Choice("gunicorn", UVICORN, tuple(reasons))
+    fastest = fastest_asyncio_worker(env)
+    if fastest is not None:
+        worker, why = fastest
+        reasons.append(why)
+        return Choice("gunicorn", worker, tuple(reasons))
     if env.installed("hypercorn"):
         reasons.append("no ASGI worker for gunicorn is installed; hypercorn serves it (asyncio)")
         return Choice("hypercorn", "asyncio", tuple(reasons))
     raise PolicyError(
         "this is an ASGI app and no ASGI server is available: upgrade to gunicorn >= 24 "
         "(-k asgi), or pip install uvicorn-worker, or pip install 'safeworkers[trio]'"
+    )
+
+
+def _trio_choice(server: Server, reasons: list[str]) -> Choice:
+    if server == "hypercorn":
+        return Choice("hypercorn", "trio", tuple(reasons))
+    return Choice("gunicorn", TRIO, tuple(reasons))
+
+
+def _no_trio_here(facts: _Facts, problem: str) -> PolicyError:
+    return PolicyError(
+        f"the app runs Trio code ({facts.trio_evidence}), but Trio cannot run here: {problem}. "
+        "Serve it in a process that nothing monkey-patches (no patch_all() in gunicorn.conf.py "
+        "or a --preload app), with safeworkers.TrioWorker or hypercorn -k trio"
+    )
+
+
+def _both_loops(facts: _Facts) -> PolicyError:
+    return PolicyError(
+        f"the app uses both Trio ({facts.trio_evidence}) and asyncio-bound code "
+        f"({facts.asyncio_evidence}); no worker runs both loops, so some routes would answer "
+        "500: keep one (trio-asyncio can host asyncio code on Trio)"
     )
 
 
@@ -104,89 +200,156 @@ def recommend(
     needs_trio: bool = False,
     prefer_trio: bool = False,
     server: Server = "gunicorn",
+    code: AppScan | None = None,
 ) -> Choice:
     """Choose a server and worker class, and say why.
 
-    ``needs_trio``: the app runs Trio code itself (quart-trio, an app module
-    that imports trio), so only a Trio worker can serve it. ``prefer_trio``:
-    nothing is known about the app, but Trio should be used where it can run
-    (the hypercorn config module, which cannot import the app). ``server`` is the
+    ``needs_trio``: the loaded app shows it runs Trio code (quart-trio, a
+    module holding trio); ``code``'s static facts add to that (any import
+    form, any module of the app), and say whether the app uses asyncio-bound
+    code or monkey-patches. ``prefer_trio``: take Trio for an ASGI app that
+    shows neither Trio nor asyncio use, where Trio can run. ``server`` is the
     server the caller runs under; on Windows it is always hypercorn, because
     gunicorn does not run there.
     """
-    env = detect.environment() if env is None else env
+    env = detect.environment(findings=False) if env is None else env
     reasons: list[str] = []
     if env.platform == "win32" and server == "gunicorn":
         server = "hypercorn"
         reasons.append("gunicorn does not run on Windows; hypercorn does")
+    facts = _facts(env, app_kind, needs_trio, code)
     if backend != "auto":
-        return _forced(env, backend, app_kind, threads, server, reasons)
-    if app_kind == "wsgi":
-        if server == "hypercorn":
-            reasons.append("WSGI app: hypercorn serves it through its WSGI adapter (asyncio)")
-            return Choice("hypercorn", "asyncio", tuple(reasons))
+        return _forced(env, backend, facts, threads, server, reasons)
+    if facts.needs_trio and facts.uses_asyncio:
+        raise _both_loops(facts)
+    if facts.patcher is not None:
+        return _patched(env, facts, server, reasons)
+    if server == "hypercorn":
+        return _hypercorn(env, facts, prefer_trio, reasons)
+    if facts.kind == "unknown":
+        raise PolicyError("could not tell whether the app is WSGI or ASGI: load it first")
+    if facts.kind == "wsgi":
         if threads > 1:
             reasons.append(f"WSGI app with --threads {threads}: a thread pool per process")
             return Choice("gunicorn", THREAD, tuple(reasons))
         reasons.append("WSGI app, one thread: gunicorn's sync worker is the fastest fit")
         return Choice("gunicorn", SYNC, tuple(reasons))
     trio_problem = _trio_problem(env)
-    if needs_trio or prefer_trio:
-        if trio_problem is None:
-            reasons.append(
-                "ASGI app that runs Trio code, and trio is usable here"
-                if needs_trio
-                else "Trio is usable here and preferred: its worker serves any ASGI app"
-            )
-            if server == "hypercorn":
-                return Choice("hypercorn", "trio", tuple(reasons))
-            return Choice("gunicorn", TRIO, tuple(reasons))
-        needs = "the app needs Trio but " if needs_trio else ""
-        reasons.append(f"{needs}Trio cannot be used: {trio_problem}")
-        return _asyncio_choice(env, server, reasons)
-    reasons.append("ASGI app that does not need Trio: the fastest installed asyncio worker")
+    if facts.needs_trio:
+        if trio_problem is not None:
+            raise _no_trio_here(facts, trio_problem)
+        reasons.append(f"ASGI app that runs Trio code ({facts.trio_evidence})")
+        return _trio_choice(server, reasons)
+    if prefer_trio and trio_problem is None and not facts.uses_asyncio:
+        reasons.append("ASGI app without Trio or asyncio-bound code; Trio preferred and usable")
+        return _trio_choice(server, reasons)
+    reasons.append("ASGI app that does not use Trio")
     return _asyncio_choice(env, server, reasons)
+
+
+def _patched(env: Environment, facts: _Facts, server: Server, reasons: list[str]) -> Choice:
+    """The process is (or the app makes it) monkey-patched by gevent or eventlet."""
+    patcher = facts.patcher
+    assert patcher is not None
+    if facts.needs_trio:
+        raise _no_trio_here(facts, facts.patched_how)
+    if server == "hypercorn":
+        raise PolicyError(
+            f"{facts.patched_how}; hypercorn cannot serve green code: serve it with "
+            f"gunicorn -k {_GREEN[patcher]}"
+        )
+    reasons.append(facts.patched_how)
+    if facts.kind == "asgi":
+        reasons.append("an ASGI app: the asyncio worker serves it on the patched stdlib")
+        return _asyncio_choice(env, server, reasons)
+    reasons.append(
+        f"the guarded {patcher} worker serves green code concurrently (a sync worker would "
+        "serve it one request at a time); the Trio import guard goes in first"
+    )
+    return Choice("gunicorn", _GREEN[patcher], tuple(reasons))
+
+
+def _hypercorn(env: Environment, facts: _Facts, prefer_trio: bool, reasons: list[str]) -> Choice:
+    trio_problem = _trio_problem(env)
+    if facts.needs_trio:
+        if trio_problem is not None:
+            raise _no_trio_here(facts, trio_problem)
+        reasons.append(f"the app runs Trio code ({facts.trio_evidence})")
+        return _trio_choice("hypercorn", reasons)
+    if prefer_trio and trio_problem is None and not facts.uses_asyncio and facts.kind != "wsgi":
+        reasons.append("no Trio or asyncio-bound code in the app; Trio preferred and usable")
+        return _trio_choice("hypercorn", reasons)
+    if facts.kind == "wsgi":
+        reasons.append("WSGI app: hypercorn serves it through its WSGI adapter")
+    elif facts.uses_asyncio:
+        reasons.append(f"the app uses asyncio ({facts.asyncio_evidence})")
+    elif facts.code_read:
+        reasons.append("nothing in the app's code uses Trio")
+    else:
+        reasons.append("the app's code was not found: taken as an asyncio app, as most are")
+    return _asyncio_choice(env, "hypercorn", reasons)
 
 
 def _forced(
     env: Environment,
     backend: Backend,
-    app_kind: AppKind,
+    facts: _Facts,
     threads: int,
     server: Server,
     reasons: list[str],
 ) -> Choice:
-    reasons.append(f"SAFEWORKERS_BACKEND={backend} asked for it")
-    if backend in ("sync", "gthread", "gevent", "eventlet") and app_kind == "asgi":
-        raise PolicyError(
-            f"SAFEWORKERS_BACKEND={backend} serves WSGI apps, but this app is ASGI: "
-            "use trio, asgi or auto"
-        )
-    if backend in ("trio", "asgi") and app_kind == "wsgi":
-        raise PolicyError(
-            f"SAFEWORKERS_BACKEND={backend} serves ASGI apps, but this app is WSGI: "
-            "use sync, gthread, gevent, eventlet or auto"
-        )
+    asked = f"SAFEWORKERS_BACKEND={backend}"
+    reasons.append(f"{asked} asked for it")
     if server == "hypercorn" and backend not in ("trio", "asgi"):
         raise PolicyError(f"hypercorn has no {backend} worker: use trio, asgi or auto")
+    kind = facts.kind
+    if backend in ("sync", "gthread", "gevent", "eventlet") and kind == "asgi":
+        raise PolicyError(f"{asked} serves WSGI apps, but this app is ASGI: use trio, asgi or auto")
+    if backend == "asgi" and kind == "wsgi" and server == "gunicorn":
+        raise PolicyError(
+            f"{asked} serves ASGI apps, but this app is WSGI: use sync, gthread, gevent, "
+            "eventlet, trio or auto"
+        )
+    patcher = facts.patcher
+    if patcher is not None and backend != patcher and backend != "asgi":
+        if backend in _GREEN:
+            problem = f"{backend} would patch it a second time, with another library"
+        elif backend == "trio":
+            problem = "Trio cannot run in a patched process"
+        else:
+            problem = f"the {backend} worker would serve green code one request at a time"
+        raise PolicyError(
+            f"{facts.patched_how}; {asked} does not fit: {problem}. Use "
+            f"SAFEWORKERS_BACKEND={patcher} or auto"
+        )
+    if facts.needs_trio and backend != "trio" and (kind != "wsgi" or backend in _GREEN):
+        raise PolicyError(
+            f"the app runs Trio code ({facts.trio_evidence}); {asked} cannot run it (those "
+            "routes would answer 500): use trio or auto"
+        )
+    if facts.uses_asyncio and backend == "trio":
+        raise PolicyError(
+            f"the app uses asyncio-bound code ({facts.asyncio_evidence}); on Trio's loop those "
+            "routes would answer 500: use asgi or auto"
+        )
     if backend == "sync":
         if threads > 1:
             reasons.append(f"--threads {threads} is ignored by the sync worker")
         return Choice("gunicorn", SYNC, tuple(reasons))
     if backend == "gthread":
         return Choice("gunicorn", THREAD, tuple(reasons))
-    if backend in ("gevent", "eventlet"):
-        _require(env, backend, _EXTRAS[backend], f"SAFEWORKERS_BACKEND={backend}")
+    if backend in _GREEN:
+        _require(env, backend, backend, asked)
         reasons.append("the worker installs the Trio import guard before it patches")
-        return Choice("gunicorn", GEVENT if backend == "gevent" else EVENTLET, tuple(reasons))
+        return Choice("gunicorn", _GREEN[backend], tuple(reasons))
     if backend == "trio":
-        _require(env, "trio", "trio", "SAFEWORKERS_BACKEND=trio")
-        _require(env, "hypercorn", "trio", "SAFEWORKERS_BACKEND=trio")
+        _require(env, "trio", "trio", asked)
+        _require(env, "hypercorn", "trio", asked)
         if not env.trio_usable:
-            raise PolicyError(
-                f"SAFEWORKERS_BACKEND=trio, but Trio cannot run here: {env.trio_unusable_reason}"
-            )
-        if server == "hypercorn":
-            return Choice("hypercorn", "trio", tuple(reasons))
-        return Choice("gunicorn", TRIO, tuple(reasons))
+            raise PolicyError(f"{asked}, but Trio cannot run here: {env.trio_unusable_reason}")
+        if kind == "wsgi":
+            reasons.append("Trio serves the WSGI app through hypercorn's WSGI adapter")
+        return _trio_choice(server, reasons)
+    if patcher is not None:
+        reasons.append(f"{facts.patched_how}; the asyncio worker runs on the patched stdlib")
     return _asyncio_choice(env, server, reasons)  # backend == "asgi"

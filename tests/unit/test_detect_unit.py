@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 
@@ -22,17 +23,39 @@ def test_missing_package_is_none() -> None:
     assert detect.package_version("surely-not-installed-safeworkers-probe") is None
 
 
-def test_old_httpcore_is_a_finding() -> None:
-    found = detect._findings({"httpcore": "1.0.5"}, {})
-    assert [f.id for f in found] == ["httpcore-too-old"]
-    assert detect._findings({"httpcore": "1.0.6"}, {}) == []
+def test_trio_backend_reason_mirrors_trios_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off Linux, Trio takes epoll or kqueue, whichever select has; on Linux only epoll."""
+    import select
+
+    monkeypatch.setattr(detect, "_current_poller", lambda: "epoll")
+    monkeypatch.setattr(sys, "platform", "freebsd14")
+    assert detect.trio_unusable_reason("kqueue", {}) is None
+    monkeypatch.setattr(detect, "_current_poller", lambda: None)
+    reason = detect.trio_unusable_reason("kqueue", {"select": "gevent"})
+    assert (
+        reason == "select.kqueue was removed by gevent's monkey-patching; Trio's I/O loop needs it"
+    )
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(detect, "_current_poller", lambda: "kqueue")
+    assert "select.epoll" in str(detect.trio_unusable_reason("epoll", {}))
+    assert select  # the real module is untouched
 
 
-def test_gunicorn_without_eventlet_is_a_finding() -> None:
-    assert [f.id for f in detect._findings({"gunicorn": "26.0.0"}, {})] == [
-        "gunicorn-without-eventlet"
-    ]
-    assert detect._findings({"gunicorn": "25.1.0"}, {}) == []
+def test_unknown_remover_is_not_named_as_a_patcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detect, "_current_poller", lambda: None)
+    monkeypatch.setattr(sys, "platform", "linux")
+    reason = detect.trio_unusable_reason("epoll", {"select": "unknown"})
+    assert reason is not None
+    assert "unknown's" not in reason
+    assert "removed by something other than gevent or eventlet" in reason
+
+
+def test_environment_without_findings_skips_the_metadata_scan() -> None:
+    env = detect.environment(findings=False)
+    assert env.findings == ()
+    assert dict(env.trio_importers) == {}
+    full = detect.environment()
+    assert full.trio_importers["httpcore"] == "imports trio"
 
 
 @pytest.mark.parametrize(

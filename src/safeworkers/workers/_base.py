@@ -42,6 +42,9 @@ class SafeWorkerMixin:
     safeworkers_name: ClassVar[str] = "Worker"
     #: What this worker adds over its upstream class, for the start-up line.
     safeworkers_adds: ClassVar[str] = "socket tuning"
+    #: The app kinds it serves: a WSGI-only worker refuses an ASGI app at boot
+    #: (it would answer 500 to every request).
+    safeworkers_serves: ClassVar[tuple[str, ...]] = ("wsgi", "asgi")
 
     if TYPE_CHECKING:
         log: Any
@@ -89,6 +92,49 @@ class SafeWorkerMixin:
         )
         self.tune_listeners(getattr(self, "sockets", None) or [])
         return current
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()  # type: ignore[misc]
+        if "asgi" in self.safeworkers_serves:
+            return
+        from safeworkers import detect
+
+        if detect.app_kind(getattr(self, "wsgi", None)) != "asgi":
+            return
+        backend = self.safeworkers_settings.backend
+        if backend != "auto":  # AutoWorker became this worker on SAFEWORKERS_BACKEND's word
+            boot_failure(
+                self.log,
+                f"SAFEWORKERS_BACKEND={backend} serves WSGI apps, but this app is ASGI: "
+                "use trio, asgi or auto",
+            )
+        boot_failure(
+            self.log,
+            f"safeworkers.{self.safeworkers_name} serves WSGI apps, but this app is ASGI (it "
+            "would answer 500 to every request): serve it with -k safeworkers.AutoWorker, "
+            "-k asgi or -k safeworkers.TrioWorker",
+        )
+
+    def refuse_other_patcher(self, library: str) -> None:
+        """Stop at boot when another green library has patched this process already."""
+        from safeworkers import detect
+
+        patched = detect.patch_state()
+        others = sorted(
+            {who for who in patched.values() if who in ("gevent", "eventlet")} - {library}
+        )
+        if not others:
+            return
+        other = others[0]
+        modules = ", ".join(sorted(m for m, who in patched.items() if who == other))
+        boot_failure(
+            self.log,
+            f"safeworkers.{self.safeworkers_name} cannot start: this process is already "
+            f"monkey-patched by {other} ({modules}; in gunicorn.conf.py, a --preload app or the "
+            f"app module), and {library} would patch it again: two patchers in one process "
+            f"break each other. Serve it with -k safeworkers.{other.capitalize()}Worker, "
+            f"or remove the {other} patching",
+        )
 
     def tune_listeners(self, listeners: Iterable[Any]) -> None:
         """Apply the connection options to each TCP listener, once, at worker start.
@@ -140,6 +186,14 @@ class SafeWorkerMixin:
             sockets.tune_connection(client, keepalive=self.safeworkers_settings.tcp_keepalive)
         except OSError as exc:  # the peer may already be gone; never fail the request
             self.log.debug("safeworkers: could not tune connection: %s", exc)
+
+
+def guard_details(current: Settings) -> str:
+    """The import guard's state, for a green worker's start-up line."""
+    modules = ",".join(current.guard_modules)
+    if current.guard == "off":
+        return "guard=off: no Trio import guard (SAFEWORKERS_GUARD=off)"
+    return f"guard={current.guard} ({modules})"
 
 
 def _address_key(address: Any) -> object:

@@ -7,10 +7,16 @@ anything is patched, and the object then *becomes* the chosen worker: its
 class is swapped and the chosen class's ``__init__`` adds that class's state,
 while the heartbeat file, sockets, pid and whatever hooks set are kept.
 
-The app is loaded once, here, to learn whether it is WSGI or ASGI; gunicorn
-caches the loaded object, so the chosen worker reuses it. When a green
-backend is forced (``SAFEWORKERS_BACKEND=gevent|eventlet``) the app is *not*
-loaded here: it must be imported only after patching.
+Facts come from three places: the process (``detect``: is it monkey-patched
+already, can Trio run), the app's code, read without running it
+(``appscan``: Trio or asyncio use, self-patching), and the loaded app (WSGI or
+ASGI). The app is loaded once, here; gunicorn caches the loaded object, so the
+chosen worker reuses it. When a green backend is forced
+(``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches itself,
+the app is *not* loaded here: it must be imported only after patching, by
+the green worker, which checks then that it is a WSGI app. In a process that
+is (or is about to be) monkey-patched, the Trio import guard is installed
+before anything else.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from gunicorn import util
 from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
-from safeworkers import detect, policy
+from safeworkers import appscan, detect, guard, policy
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
 # privileges are dropped (the interpreter may not be readable by that user).
@@ -59,7 +65,7 @@ def _no_gunicorn_worker_message(choice: policy.Choice) -> str:
 
 
 class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
-    """Picks SyncWorker, ThreadWorker, an ASGI worker or a forced backend; logs why."""
+    """Picks the worker that fits the app and the process; logs the choice and why."""
 
     safeworkers_name = "AutoWorker"
 
@@ -68,13 +74,36 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         self._hold_stop_signals()
         # The facts first, while privileges are unchanged: reading package
         # metadata imports modules an unprivileged user may not be able to read.
-        env = detect.environment()
-        kind: detect.AppKind = "wsgi"
+        env = detect.environment(findings=False)
+        code = self._scan_app()
+        self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
+        if self._green(env, code):
+            # Guard first: the app (or the chosen worker) imports what imports trio
+            # in a process that is, or is about to be, monkey-patched.
+            guard.install(current.guard_modules, mode=current.guard)
+        kind: policy.AppKind = "unknown"
         needs_trio = False
-        if current.backend not in ("gevent", "eventlet"):
-            app = self._load_app_like_gunicorn()
+        # Self-patching apps and forced green backends are imported by the chosen
+        # worker after it patches; an app that needs Trio where Trio cannot run is
+        # refused before its import would fail.
+        load_now = not (
+            current.backend in ("gevent", "eventlet")
+            or code.patchers
+            or (code.needs_trio and not env.trio_usable)
+        )
+        if load_now:
+            app = self._load_app(code)
             kind = detect.app_kind(app)
             needs_trio = detect.app_needs_trio(app, self._app_module())
+            patched_before = set(env.patched.values())
+            env = detect.environment(findings=False)
+            if set(env.patched.values()) - patched_before:
+                self.log.warning(
+                    "safeworkers AutoWorker: importing the app monkey-patched this process "
+                    "(%s), which its code did not show; the guard was installed late",
+                    ", ".join(sorted(set(env.patched.values()) - patched_before)),
+                )
+                guard.install(current.guard_modules, mode=current.guard)
         try:
             choice = policy.recommend(
                 env,
@@ -83,6 +112,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
                 backend=current.backend,
                 needs_trio=needs_trio,
                 server="gunicorn",
+                code=code,
             )
         except policy.PolicyError as exc:
             boot_failure(self.log, str(exc))
@@ -95,6 +125,25 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         )
         self._become(resolve(choice.worker_class))
         self.init_process()
+
+    def _scan_app(self) -> appscan.AppScan:
+        module = self._app_module() or ""
+        path = [p or os.getcwd() for p in sys.path]
+        return appscan.scan(module, path)
+
+    @staticmethod
+    def _green(env: detect.Environment, code: appscan.AppScan) -> bool:
+        return bool(set(env.patched.values()) & {"gevent", "eventlet"} or code.patchers)
+
+    def _load_app(self, code: appscan.AppScan) -> Any:
+        try:
+            return self._load_app_like_gunicorn()
+        except guard.BackendUnavailable as exc:
+            boot_failure(
+                self.log,
+                f"the app imports {exc.module}, which cannot run in this process: {exc}",
+            )
+            raise  # unreachable: boot_failure exits
 
     def _hold_stop_signals(self) -> None:
         """Keep a stop that arrives while the app is imported.
@@ -138,9 +187,9 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
 
     def _app_module(self) -> str | None:
         uri = getattr(self.app, "app_uri", None) or getattr(self.cfg, "wsgi_app", None)
-        if not isinstance(uri, str) or ":" not in uri:
+        if not isinstance(uri, str) or not uri:
             return None
-        return uri.partition(":")[0] or None
+        return appscan.module_of(uri) or None
 
     def _become(self, cls: type) -> None:
         """Turn this object into an instance of ``cls``, keeping its current state.

@@ -56,6 +56,7 @@ from safeworkers.workers._base import (
     SafeWorkerMixin,
     boot_failure,
     find_missing,
+    guard_details,
     missing_extra_worker,
 )
 
@@ -258,9 +259,10 @@ else:
 
         safeworkers_name = "EventletWorker"
         safeworkers_adds = (
-            "eventlet worker for any gunicorn (>= 26 dropped its own), with the Trio import "
-            "guard, idle keep-alive closing on shutdown and zero-copy sendfile"
+            "eventlet worker for any gunicorn (>= 26 dropped its own), with idle keep-alive "
+            "closing on shutdown and zero-copy sendfile"
         )
+        safeworkers_serves = ("wsgi",)
 
         if TYPE_CHECKING:  # gunicorn's Worker attributes used here
             sockets: list[Any]
@@ -290,13 +292,14 @@ else:
             version = _eventlet_version()
             shown = ".".join(map(str, version)) if version else "unknown"
             return (
-                f"eventlet {shown}; guard={current.guard} ({','.join(current.guard_modules)}); "
+                f"eventlet {shown}; {guard_details(current)}; "
                 f"{self.worker_connections} connections per worker"
             )
 
         def init_process(self) -> None:
             self._remember_early_signals()
             current = self.safeworkers_start()  # first: a bad setting stops us unpatched
+            self.refuse_other_patcher("eventlet")
             # Before eventlet is even imported: from here on, a library that
             # imports trio gets an ImportError it can handle instead of a crash.
             guard.install(current.guard_modules, mode=current.guard)
@@ -330,6 +333,7 @@ else:
             signal.signal(signal.SIGINT, quit_now)
 
         def _set_up_eventlet(self) -> None:
+            app_imported = self._app_imported()
             version = _eventlet_version()
             if version is not None and version < MIN_EVENTLET:
                 wanted = ".".join(map(str, MIN_EVENTLET))
@@ -361,7 +365,7 @@ else:
             eventlet.hubs.use_hub()
             with _unrouted_log_records() as records:
                 eventlet.monkey_patch()
-            if records:
+            if records and app_imported:
                 self.log.warning(
                     "safeworkers EventletWorker: the app was imported before eventlet patched "
                     "this worker (--preload, or imports in the gunicorn config); eventlet "
@@ -370,12 +374,28 @@ else:
                     "apart. To avoid both, do not preload the app.",
                     _summarise(records),
                 )
+            elif records:
+                # Not the app: modules eventlet's own import pulled in (dnspython's
+                # DNS-over-HTTPS chain, for one) hold objects its lock scan trips on.
+                self.log.debug(
+                    "safeworkers EventletWorker: eventlet's monkey_patch() reports, about "
+                    "modules imported before it patched (not the app): %s",
+                    _summarise(records),
+                )
             self._eventlet = eventlet
             self._hubs = eventlet.hubs
             self._green_os = green_os
             self._socket_class = _green_socket_class(
                 greenio, eventlet.hubs.trampoline, eventlet.sleep
             )
+
+        def _app_imported(self) -> bool:
+            """Whether the app was imported before patching (``--preload``, the config)."""
+            if self.cfg.preload_app:
+                return True
+            uri = getattr(self.app, "app_uri", None) or getattr(self.cfg, "wsgi_app", None)
+            module = str(uri or "").partition(":")[0]
+            return bool(module) and module in sys.modules
 
         def _green_listener(self, listener: Any) -> Any:
             # gunicorn's listener objects wrap the real socket in ``.sock``.

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from safeworkers import guard
-from safeworkers.workers._base import SafeWorkerMixin, find_missing, missing_extra_worker
+from safeworkers.workers._base import (
+    SafeWorkerMixin,
+    find_missing,
+    guard_details,
+    missing_extra_worker,
+)
 
 if TYPE_CHECKING:
     from safeworkers.settings import Settings
 
-_PRELOAD_FIX = (
-    "trio was imported in the master before gevent patched this worker (--preload, or an "
-    "import in gunicorn.conf.py); trio captured the unpatched stdlib and its event loop "
-    "cannot run under gevent. Fix: drop --preload, or move the import of trio (and of "
-    "httpx/anyio code that imports it) out of the preloaded modules; optional imports are "
-    "already handled by the guard."
-)
-
-
-def _preloaded_trio_warning(log: Any, mode: str) -> None:
-    # With SAFEWORKERS_GUARD=preimport the early import is deliberate.
-    if "trio" in sys.modules and mode != "preimport":
-        log.warning("safeworkers GeventWorker: %s", _PRELOAD_FIX)
-
-
 # Unlike the other safeworkers workers, this module imports gevent in the
 # master (through gunicorn's gevent worker, which it subclasses), as
-# `-k gevent` does; importing gevent patches nothing.
+# `-k gevent` does; importing gevent patches nothing. The guard goes in first
+# all the same: nothing of ours imports a green library without it.
 _missing: Exception | None = find_missing("gevent", "greenlet")
 if _missing is None:
+    guard.install()  # invisible where trio imports fine, as it does in an unpatched master
     try:
         # gunicorn's module imports gevent, and (gunicorn >= 27) packaging,
         # which only gunicorn[gevent] installs.
@@ -45,17 +36,18 @@ else:
         """Greenlets on gevent's hub; trio-importing libraries cannot kill it."""
 
         safeworkers_name = "GeventWorker"
-        safeworkers_adds = "gunicorn gevent worker with the Trio import guard"
+        safeworkers_adds = "gunicorn gevent worker"
+        safeworkers_serves = ("wsgi",)
 
         def patch(self) -> None:
             # Runs first thing in init_process, before gevent.monkey.patch_all().
             current = self.safeworkers_settings
+            self.refuse_other_patcher("gevent")
             guard.install(current.guard_modules, mode=current.guard)
-            _preloaded_trio_warning(self.log, current.guard)
             super().patch()
 
         def safeworkers_details(self, current: Settings) -> str:
-            return f"guard={current.guard} ({','.join(current.guard_modules)})"
+            return guard_details(current)
 
         def init_process(self) -> None:
             self.safeworkers_start()  # before patch(): a bad setting stops us unpatched

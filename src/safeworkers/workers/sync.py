@@ -18,6 +18,7 @@ class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
 
     safeworkers_name = "SyncWorker"
     safeworkers_adds = "gunicorn sync worker with per-transport socket tuning"
+    safeworkers_serves = ("wsgi",)
 
     def init_process(self) -> None:
         self.safeworkers_start()
@@ -33,6 +34,7 @@ class ThreadWorker(SafeWorkerMixin, _GunicornThreadWorker):  # type: ignore[misc
 
     safeworkers_name = "ThreadWorker"
     safeworkers_adds = "gunicorn gthread worker with per-transport socket tuning"
+    safeworkers_serves = ("wsgi",)
 
     def safeworkers_details(self, current: Settings) -> str:
         return f"threads={self.cfg.threads}"

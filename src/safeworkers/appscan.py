@@ -1,0 +1,574 @@
+"""Facts about the app's *code*, read statically: what it imports and whether it patches.
+
+The scan starts at the module named on the command line (``pkg.app`` of
+``pkg.app:app``) and follows its imports into the modules of its own package
+and project directory, parsing each file with :mod:`ast`. Nothing is imported
+or executed, so the scan can run before the app is loaded: in gunicorn's
+worker before anything patches, in the hypercorn config (which never loads the
+app), and in ``safeworkers recommend``. It is bounded in files, bytes and
+time, and says when it stopped early.
+
+What it looks for, in every import form (``import trio``, ``from trio import
+sleep``, ``from . import routes``, ``importlib.import_module("trio")``):
+
+- **Trio use**: trio itself and Trio frameworks (quart-trio, trio-websocket,
+  ...). An import inside ``try: ... except ImportError`` is *optional*: the
+  code runs without it, so it does not make the app need Trio.
+- **asyncio-bound code**: libraries that only run on an asyncio loop (uvloop,
+  asyncpg, aiohttp, redis.asyncio, motor, ...) and uses of :mod:`asyncio`
+  that need a running loop (``asyncio.sleep``, ``get_running_loop``, ...);
+  ``asyncio.iscoroutinefunction`` and the exception classes do not count.
+- **green libraries and self-patching**: imports of gevent/eventlet, and
+  calls that monkey-patch (``gevent.monkey.patch_all()``,
+  ``eventlet.monkey_patch()``), whatever name they were imported under.
+
+Code under ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` never runs
+in a server and is skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import sysconfig
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Library = Literal["gevent", "eventlet"]
+
+#: Default bounds: enough for any app's own code, small enough to never delay a boot.
+MAX_FILES = 300
+MAX_SECONDS = 1.0
+MAX_BYTES = 1_000_000
+
+#: Modules that are Trio or only run on Trio (matched on the module and its submodules).
+TRIO_MODULES: tuple[str, ...] = (
+    "trio",
+    "quart_trio",
+    "trio_websocket",
+    "trio_asyncio",  # asyncio code *on* a Trio loop: the loop is Trio's
+    "trio_util",
+    "triopg",
+    "hypercorn.trio",
+)
+
+#: Libraries that only run on an asyncio event loop.
+ASYNCIO_MODULES: tuple[str, ...] = (
+    "uvloop",
+    "asyncpg",
+    "aiohttp",
+    "redis.asyncio",
+    "aioredis",
+    "motor",
+    "aiomysql",
+    "aiopg",
+    "aiokafka",
+    "aio_pika",
+    "aiormq",
+    "aiobotocore",
+    "aioboto3",
+    "asyncssh",
+    "sqlalchemy.ext.asyncio",
+    "grpc.aio",
+)
+
+#: ``asyncio`` names that do not need a running asyncio loop.
+ASYNCIO_HARMLESS: frozenset[str] = frozenset(
+    {
+        "iscoroutinefunction",
+        "iscoroutine",
+        "CancelledError",
+        "TimeoutError",
+        "InvalidStateError",
+        "IncompleteReadError",
+        "run",  # a script's own loop, not the server's
+    }
+)
+
+#: Importing these patches the process (the library does it at import time).
+SELF_PATCHING_MODULES: dict[str, Library] = {"grequests": "gevent"}
+
+#: Modules of the green libraries (imported, not necessarily patching).
+GREEN_MODULES: dict[str, Library] = {
+    "gevent": "gevent",
+    "eventlet": "eventlet",
+    "psycogreen.gevent": "gevent",
+    "psycogreen.eventlet": "eventlet",
+    "grequests": "gevent",
+}
+
+
+def _patch_call_library(dotted: str) -> Library | None:
+    """The library a call to ``dotted`` monkey-patches with, if it is a patching call."""
+    if dotted.startswith("gevent.monkey.patch_"):
+        return "gevent"
+    if dotted in ("eventlet.monkey_patch", "eventlet.patcher.monkey_patch"):
+        return "eventlet"
+    return None
+
+
+@dataclass(frozen=True)
+class Use:
+    """One place in the app's code that shows a fact."""
+
+    #: What is used: a module (``trio``), or a call (``gevent.monkey.patch_all``).
+    what: str
+    path: str
+    line: int
+    #: Inside ``try: ... except ImportError``: the code runs without it.
+    optional: bool = False
+
+    def where(self, root: str | None = None) -> str:
+        path = self.path
+        if root:
+            with contextlib.suppress(ValueError):  # another drive (Windows)
+                path = os.path.relpath(path, root)
+        return f"{path}:{self.line}"
+
+    def describe(self, root: str | None = None) -> str:
+        return f"{self.what} at {self.where(root)}"
+
+
+@dataclass(frozen=True)
+class AppScan:
+    """What the app's code shows; every fact comes with where it was seen."""
+
+    #: The module the scan started from.
+    module: str
+    #: Whether that module's source was found.
+    found: bool = False
+    #: The directory the app's top-level module or package was found in.
+    root: str | None = None
+    #: Files parsed, in the order they were read.
+    files: tuple[str, ...] = ()
+    trio: tuple[Use, ...] = ()
+    asyncio: tuple[Use, ...] = ()
+    green: tuple[Use, ...] = ()
+    #: Calls (or imports) that monkey-patch, with the library as ``what``'s owner.
+    patches: tuple[tuple[Library, Use], ...] = ()
+    #: Why the scan stopped before the end, or ``None`` when it read everything.
+    stopped: str | None = None
+    #: Files that could not be read or parsed, with the reason.
+    unreadable: tuple[str, ...] = ()
+
+    @property
+    def needs_trio(self) -> bool:
+        """The app runs Trio code: a Trio import outside ``try/except ImportError``."""
+        return any(not use.optional for use in self.trio)
+
+    @property
+    def uses_asyncio(self) -> bool:
+        """The app runs code that needs an asyncio loop."""
+        return any(not use.optional for use in self.asyncio)
+
+    @property
+    def patchers(self) -> tuple[Library, ...]:
+        """Which libraries the app monkey-patches the process with, in a stable order."""
+        return tuple(sorted({library for library, _ in self.patches}))
+
+    def evidence(self, uses: Iterable[Use], limit: int = 3) -> str:
+        """``trio at app.py:3, quart_trio at routes.py:1``: the first few, for messages."""
+        required = [u for u in uses if not u.optional] or list(uses)
+        shown = ", ".join(u.describe(self.root) for u in required[:limit])
+        more = len(required) - limit
+        return shown + (f" and {more} more" if more > 0 else "")
+
+    def patch_evidence(self, limit: int = 2) -> str:
+        return self.evidence((use for _, use in self.patches), limit)
+
+    def scope(self) -> str:
+        """What was read: ``app: 3 files read`` (and why it stopped early)."""
+        if not self.found:
+            return f"the source of {self.module or 'the app'} was not found"
+        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''} read"
+        stopped = f", stopped early: {self.stopped}" if self.stopped else ""
+        return f"{self.module}: {files}{stopped}"
+
+    def summary(self) -> str:
+        """One line for logs: what was found, in how many files."""
+        if not self.found:
+            return f"the source of {self.module} was not found; nothing known about its code"
+        facts = []
+        if self.needs_trio:
+            facts.append(f"uses Trio: {self.evidence(self.trio)}")
+        elif self.trio:
+            facts.append(f"imports Trio optionally: {self.evidence(self.trio)}")
+        if self.uses_asyncio:
+            facts.append(f"uses asyncio: {self.evidence(self.asyncio)}")
+        if self.patches:
+            facts.append(f"monkey-patches with {'+'.join(self.patchers)}: {self.patch_evidence()}")
+        elif self.green:
+            facts.append(f"imports green libraries: {self.evidence(self.green)}")
+        if not facts:
+            facts.append("no Trio, asyncio-bound or green code")
+        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"
+        stopped = f"; stopped early: {self.stopped}" if self.stopped else ""
+        return f"{self.module} ({files} read): {'; '.join(facts)}{stopped}"
+
+
+# ----------------------------------------------------------------------------- resolving
+
+
+def library_dirs() -> frozenset[str]:
+    """Directories of installed code (stdlib, site-packages): never part of an app's project."""
+    paths = sysconfig.get_paths()
+    names = ("stdlib", "platstdlib", "purelib", "platlib")
+    return frozenset(os.path.realpath(paths[n]) for n in names if n in paths)
+
+
+def _is_library_dir(directory: str, libraries: frozenset[str]) -> bool:
+    real = os.path.realpath(directory)
+    return real in libraries or os.path.basename(real) in ("site-packages", "dist-packages")
+
+
+def find_source(module: str, path: Sequence[str]) -> tuple[str, str] | None:
+    """``(file, root)`` of ``module``'s source in the directories of ``path``, statically.
+
+    Follows Python's order: the first directory holding the top-level package
+    or module wins, and submodules are looked up inside it. Namespace
+    packages (directories without ``__init__.py``) are descended into.
+    Returns ``None`` for modules without Python source here (built-ins,
+    extension modules, zip files, not installed).
+    """
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    for root in path:
+        if not root or not os.path.isdir(root):
+            continue
+        base = root
+        for part in parts[:-1]:
+            base = os.path.join(base, part)
+            if not os.path.isdir(base):
+                break
+        else:
+            last = os.path.join(base, parts[-1])
+            for candidate in (os.path.join(last, "__init__.py"), last + ".py"):
+                if os.path.isfile(candidate):
+                    return candidate, root
+            if len(parts) > 1 and os.path.isdir(os.path.join(root, parts[0])):
+                # The top-level package lives here: its submodules are here or nowhere.
+                return None
+    return None
+
+
+def _package_of(module: str, file: str) -> str:
+    """The package relative imports in ``file`` (module ``module``) resolve against."""
+    if os.path.basename(file) == "__init__.py":
+        return module
+    return module.rpartition(".")[0]
+
+
+def _absolute(module: str | None, level: int, package: str) -> str | None:
+    """The absolute name of ``from <level dots><module> import ...`` inside ``package``."""
+    if level == 0:
+        return module
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts):
+        return None
+    base = parts[: len(parts) - (level - 1)]
+    if module:
+        base.append(module)
+    return ".".join(base) or None
+
+
+def _matches(name: str, prefixes: Iterable[str]) -> str | None:
+    for prefix in prefixes:
+        if name == prefix or name.startswith(prefix + "."):
+            return prefix
+    return None
+
+
+# ----------------------------------------------------------------------------- reading one file
+
+
+@dataclass
+class _Found:
+    """What one file shows: facts, and the modules it imports (with optionality)."""
+
+    trio: list[Use] = field(default_factory=list)
+    asyncio: list[Use] = field(default_factory=list)
+    green: list[Use] = field(default_factory=list)
+    patches: list[tuple[Library, Use]] = field(default_factory=list)
+    imports: list[tuple[str, bool]] = field(default_factory=list)
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    types = handler.type
+    names = list(types.elts) if isinstance(types, ast.Tuple) else [types]
+    caught = {n.id if isinstance(n, ast.Name) else getattr(n, "attr", "") for n in names}
+    return bool(caught & {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _walk(tree: ast.AST, module_level: bool = False) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node that runs in a server, with whether it sits in an ImportError guard.
+
+    ``module_level``: only what runs when the module is imported (no function bodies).
+    """
+    for child in ast.iter_child_nodes(tree):
+        yield from _visit(child, False, module_level)
+
+
+def _visit(node: ast.AST, optional: bool, module_level: bool) -> Iterator[tuple[ast.AST, bool]]:
+    if module_level and isinstance(node, _FUNCTIONS):
+        return
+    if isinstance(node, ast.If) and (_is_type_checking(node.test) or _is_main_guard(node.test)):
+        for stmt in node.orelse:
+            yield from _visit(stmt, optional, module_level)
+        return
+    if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+        handlers: list[ast.ExceptHandler] = getattr(node, "handlers", [])
+        guarded = optional or any(_catches_import_error(h) for h in handlers)
+        for stmt in getattr(node, "body", []):
+            yield from _visit(stmt, guarded, module_level)
+        rest: list[ast.AST] = [*handlers, *getattr(node, "orelse", [])]
+        for stmt in [*rest, *getattr(node, "finalbody", [])]:
+            yield from _visit(stmt, optional, module_level)
+        return
+    yield node, optional
+    for child in ast.iter_child_nodes(node):
+        yield from _visit(child, optional, module_level)
+
+
+def _dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
+    """``a.b.c`` for an attribute chain whose base is an imported name, else ``None``."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in aliases:
+        return None
+    return ".".join([aliases[node.id], *reversed(attrs)])
+
+
+def _read(path: str, module: str, source: str, module_level: bool = False) -> _Found:
+    tree = ast.parse(source, filename=path)
+    package = _package_of(module, path)
+    found = _Found()
+    aliases: dict[str, str] = {}
+    nodes = list(_walk(tree, module_level))
+
+    def imported(name: str, line: int, optional: bool, names: Sequence[str] = ()) -> None:
+        found.imports.append((name, optional))
+        for sub in names:
+            found.imports.append((f"{name}.{sub}", optional))  # "from pkg import submodule"
+        candidates = [name, *(f"{name}.{sub}" for sub in names)]
+        for candidate in candidates:
+            if _matches(candidate, TRIO_MODULES):
+                found.trio.append(Use(candidate, path, line, optional))
+                break
+        if name == "asyncio":
+            loop_bound = [n for n in names if n not in ASYNCIO_HARMLESS]
+            if loop_bound:
+                found.asyncio.append(Use(f"asyncio.{loop_bound[0]}", path, line, optional))
+        else:
+            bound = next((c for c in candidates if _matches(c, ASYNCIO_MODULES)), None)
+            if bound is not None:
+                found.asyncio.append(Use(bound, path, line, optional))
+        green = _matches(name, GREEN_MODULES)
+        if green is not None:
+            found.green.append(Use(name, path, line, optional))
+        self_patching = _matches(name, SELF_PATCHING_MODULES)
+        if self_patching is not None:
+            found.patches.append(
+                (SELF_PATCHING_MODULES[self_patching], Use(name, path, line, optional))
+            )
+
+    # Pass 1: imports (and the names they bind, for pass 2).
+    for node, optional in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imported(alias.name, node.lineno, optional)
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.partition(".")[0]
+                    aliases[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            absolute = _absolute(node.module, node.level, package)
+            if absolute is None:
+                continue
+            names = [a.name for a in node.names if a.name != "*"]
+            imported(absolute, node.lineno, optional, names)
+            for alias in node.names:
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{absolute}.{alias.name}"
+    # Pass 2: calls (dynamic imports, monkey-patching) and asyncio attribute uses.
+    for node, optional in nodes:
+        if isinstance(node, ast.Call):
+            target = _dotted(node.func, aliases) if isinstance(node.func, ast.expr) else None
+            if target is None and isinstance(node.func, ast.Name):
+                target = node.func.id  # a builtin such as __import__
+            if target is None:
+                continue
+            library = _patch_call_library(target)
+            if library is not None:
+                found.patches.append((library, Use(target, path, node.lineno, optional)))
+            elif target in ("importlib.import_module", "__import__") and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    imported(first.value, node.lineno, optional)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            dotted = _dotted(node, aliases)
+            if dotted is not None and dotted.startswith("asyncio."):
+                name = dotted.split(".")[1]
+                if name not in ASYNCIO_HARMLESS:
+                    found.asyncio.append(Use(f"asyncio.{name}", path, node.lineno, optional))
+    return found
+
+
+# ----------------------------------------------------------------------------- the scan
+
+
+def scan(
+    module: str,
+    path: Sequence[str],
+    *,
+    max_files: int = MAX_FILES,
+    max_seconds: float = MAX_SECONDS,
+    max_bytes: int = MAX_BYTES,
+    clock: Callable[[], float] = time.monotonic,
+    libraries: frozenset[str] | None = None,
+    module_level_only: bool = False,
+) -> AppScan:
+    """Scan ``module`` and the modules of its own package or project it imports.
+
+    ``path`` is where modules are looked up, like ``sys.path`` (empty entries
+    are skipped: pass the current directory explicitly). The project is the
+    directory the app's top-level module was found in, unless that is a
+    library directory (site-packages, the stdlib; see :func:`library_dirs`):
+    then only the app's own top-level package is followed. Imports that leave
+    the project are recorded as facts but not read. ``module_level_only``:
+    only what runs when the modules are imported (function bodies skipped).
+    """
+    libraries = library_dirs() if libraries is None else libraries
+    start = clock()
+    located = find_source(module, path)
+    if located is None:
+        return AppScan(module=module)
+    first_file, root = located
+    top = module.partition(".")[0]
+    project_dir = None if _is_library_dir(root, libraries) else root
+
+    def in_project(name: str) -> tuple[str, str] | None:
+        if name.partition(".")[0] != top and project_dir is None:
+            return None
+        if find_source(name, [root]) is None:  # cheap: most imports leave the project
+            return None
+        found = find_source(name, path)  # what Python would import: maybe shadowed
+        return found if found is not None and found[1] == root else None
+
+    trio: dict[tuple[str, str, int], Use] = {}
+    asyncio: dict[tuple[str, str, int], Use] = {}
+    green: dict[tuple[str, str, int], Use] = {}
+    patches: dict[tuple[str, str, int], tuple[Library, Use]] = {}
+    files: list[str] = []
+    unreadable: list[str] = []
+    #: module -> scanned as optional? (a module reached through a required import is rescanned)
+    seen: dict[str, bool] = {}
+    queue: list[tuple[str, str, bool]] = []
+    stopped: str | None = None
+
+    def enqueue(name: str, optional: bool) -> None:
+        # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:depth])
+            if prefix in seen and (optional or not seen[prefix]):
+                continue
+            found = in_project(prefix)
+            if found is not None:
+                seen[prefix] = optional
+                queue.append((prefix, found[0], optional))
+
+    enqueue(module, False)
+    if not queue:  # e.g. a module whose parent package is a namespace elsewhere
+        queue.append((module, first_file, False))
+    while queue:
+        name, file, optional = queue.pop(0)
+        if len(files) >= max_files:
+            stopped = f"more than {max_files} files"
+            break
+        if clock() - start > max_seconds:
+            stopped = f"over {max_seconds:g}s"
+            break
+        try:
+            if os.path.getsize(file) > max_bytes:
+                unreadable.append(f"{file}: larger than {max_bytes} bytes")
+                continue
+            source = Path(file).read_text(encoding="utf-8", errors="replace")
+            found = _read(file, name, source, module_level_only)
+        except (OSError, SyntaxError, ValueError, RecursionError) as exc:
+            unreadable.append(f"{file}: {type(exc).__name__}: {exc}")
+            continue
+        if file not in files:
+            files.append(file)
+        for use in found.trio:
+            _keep(trio, use, optional)
+        for use in found.asyncio:
+            _keep(asyncio, use, optional)
+        for use in found.green:
+            _keep(green, use, optional)
+        for library, use in found.patches:
+            key = (use.what, use.path, use.line)
+            use = _optional(use, optional)
+            if key not in patches or patches[key][1].optional:
+                patches[key] = (library, use)
+        for imported_name, import_optional in found.imports:
+            enqueue(imported_name, optional or import_optional)
+    return AppScan(
+        module=module,
+        found=True,
+        root=root,
+        files=tuple(files),
+        trio=tuple(trio.values()),
+        asyncio=tuple(asyncio.values()),
+        green=tuple(green.values()),
+        patches=tuple(patches.values()),
+        stopped=stopped,
+        unreadable=tuple(unreadable),
+    )
+
+
+def _optional(use: Use, reached_optionally: bool) -> Use:
+    if reached_optionally and not use.optional:
+        return Use(use.what, use.path, use.line, True)
+    return use
+
+
+def _keep(into: dict[tuple[str, str, int], Use], use: Use, reached_optionally: bool) -> None:
+    use = _optional(use, reached_optionally)
+    key = (use.what, use.path, use.line)
+    if key not in into or into[key].optional:
+        into[key] = use
+
+
+def module_of(target: str) -> str:
+    """The module of a gunicorn-style target: ``pkg.app:create_app()`` -> ``pkg.app``."""
+    return target.partition(":")[0].strip()
