@@ -23,3 +23,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def no_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The same app, returning on the lifespan scope: "no lifespan here", as the spec allows."""
+    if scope["type"] == "lifespan":
+        return
+    await app(scope, receive, send)

@@ -6,6 +6,9 @@
   behave as if not installed (``import`` and ``find_spec`` raise
   ModuleNotFoundError), to test the "install safeworkers[extra]" messages.
 - ``SWTEST_REMOVE_EPOLL``: delete ``select.epoll``, so Trio is unusable.
+- ``SWTEST_HIDE_DISTS``: comma-separated distributions that package metadata
+  does not show (``importlib.metadata``), as if not installed; combine with
+  ``SWTEST_BLOCK_IMPORTS`` for their modules.
 """
 
 import os
@@ -35,3 +38,29 @@ if os.environ.get("SWTEST_REMOVE_EPOLL"):
 
     if hasattr(select, "epoll"):
         del select.epoll
+
+_hidden = {d.strip().lower() for d in os.environ.get("SWTEST_HIDE_DISTS", "").split(",") if d}
+if _hidden:
+    import importlib.metadata as _metadata
+    import re as _re
+
+    def _hidden_name(name):
+        return _re.sub(r"[-_.]+", "-", str(name or "")).lower() in _hidden
+
+    _real_distribution = _metadata.distribution
+    _real_distributions = _metadata.distributions
+
+    def _distribution(name):
+        if _hidden_name(name):
+            raise _metadata.PackageNotFoundError(name)
+        return _real_distribution(name)
+
+    def _version(name):
+        return _distribution(name).version
+
+    def _distributions(**kwargs):
+        return (d for d in _real_distributions(**kwargs) if not _hidden_name(d.metadata["Name"]))
+
+    _metadata.distribution = _distribution
+    _metadata.version = _version
+    _metadata.distributions = _distributions

@@ -1,0 +1,1 @@
+"""A Starlette app whose package uses Trio in one submodule only (trio_pkg.live)."""
