@@ -136,3 +136,30 @@ def test_install_puts_back_a_guard_someone_removed(fake_backend: Path) -> None:
     assert not guard.installed()
     guard.install(["finebackend"])
     assert guard.installed()
+
+
+def test_message_for_a_removal_nobody_owns_up_to() -> None:
+    reason = (
+        "select.epoll is missing from this process (removed by something other than gevent "
+        "or eventlet); Trio's I/O loop needs it"
+    )
+    text = str(guard.BackendUnavailable("trio", reason))
+    assert "nothing known" not in text
+    assert "unknown's" not in text
+    assert "Run on a platform" not in text  # Linux is a platform Trio supports
+    assert "safeworkers.detect.patch_state() shows what is patched" in text
+
+
+def test_message_for_a_platform_without_a_backend() -> None:
+    from safeworkers import detect
+
+    reason = f"{detect.NO_BACKEND} 'plan9' (no epoll, kqueue or IOCP)"
+    text = str(guard.BackendUnavailable("trio", reason))
+    assert "Run on a platform that trio supports" in text
+
+
+def test_message_names_the_worker_with_the_right_article() -> None:
+    text = str(guard.BackendUnavailable("trio", "r", patchers=("eventlet",)))
+    assert "do not serve it with an eventlet worker" in text
+    text = str(guard.BackendUnavailable("trio", "r", patchers=("gevent",)))
+    assert "do not serve it with a gevent worker" in text
