@@ -361,3 +361,23 @@ def test_doctor_lists_trio_importers_and_never_suggests_installing_what_is_insta
         assert importers["httpx2"] == "through httpcore2"
     assert "anyio" not in importers  # it imports trio only when its trio backend runs
     assert "pip install 'safeworkers[eventlet]'" not in output  # eventlet is installed
+
+
+def test_nothing_of_ours_imports_gevent_before_the_guard() -> None:
+    """gunicorn imports GeventWorker's module in the master: the guard goes in first."""
+    code = (
+        "import sys\n"
+        "from safeworkers import guard\n"
+        "real = guard.install\n"
+        "def install(*args, **kwargs):\n"
+        "    print('gevent imported before the guard:', 'gevent' in sys.modules)\n"
+        "    return real(*args, **kwargs)\n"
+        "guard.install = install\n"
+        "import safeworkers.workers.gevent\n"
+        "print('gevent imported:', 'gevent' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "gevent imported before the guard: False",
+        "gevent imported: True",
+    ]

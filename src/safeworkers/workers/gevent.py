@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from safeworkers import guard
+from safeworkers import settings as settings_mod
 from safeworkers.workers._base import (
     SafeWorkerMixin,
     find_missing,
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
 # all the same: nothing of ours imports a green library without it.
 _missing: Exception | None = find_missing("gevent", "greenlet")
 if _missing is None:
-    guard.install()  # invisible where trio imports fine, as it does in an unpatched master
+    try:  # invisible where trio imports fine, as it does in an unpatched master
+        _master = settings_mod.load()
+        guard.install(_master.guard_modules, mode=_master.guard)
+    except settings_mod.SettingsError:
+        guard.install()  # the worker reports the bad value when it boots
     try:
         # gunicorn's module imports gevent, and (gunicorn >= 27) packaging,
         # which only gunicorn[gevent] installs.
