@@ -69,13 +69,16 @@ def boot_failure(
     app: str, *args: str, env: dict[str, str] | None = None, others_tracebacks: bool = False
 ) -> str:
     """Run gunicorn on an app that must not boot; its log, with no traceback of ours."""
+    # gunicorn 23's master, patched by a config, raises HaltServer inside a gevent greenlet,
+    # which prints it and hangs (upstream): only our part is checked there.
+    old_gunicorn = servers.gunicorn_version() < (25,)
     with servers.gunicorn(app, *args, env=env, wait=False) as server:
         server.wait_for_log("Worker failed to boot", timeout=30)
-        if servers.gunicorn_version() >= (25,):  # 23's patched master can hang (upstream)
+        if not old_gunicorn:
             assert server.wait(timeout=30) != 0
         log = server.log
     assert "safeworkers/" not in log, log
-    if not others_tracebacks:  # eventlet.monkey_patch() in a gunicorn.conf.py logs some
+    if not (others_tracebacks or old_gunicorn):  # eventlet.monkey_patch() in a config logs some
         assert "Traceback" not in log
     return log
 
