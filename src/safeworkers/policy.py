@@ -226,6 +226,9 @@ def recommend(
         return _patched(env, facts, server, reasons)
     if server == "hypercorn":
         return _hypercorn(env, facts, prefer_trio, reasons)
+    trio_problem = _trio_problem(env)
+    if facts.needs_trio and facts.kind != "wsgi" and trio_problem is not None:
+        raise _no_trio_here(facts, trio_problem)
     if facts.kind == "unknown":
         raise PolicyError("could not tell whether the app is WSGI or ASGI: load it first")
     if facts.kind == "wsgi":
@@ -234,10 +237,7 @@ def recommend(
             return Choice("gunicorn", THREAD, tuple(reasons))
         reasons.append("WSGI app, one thread: gunicorn's sync worker is the fastest fit")
         return Choice("gunicorn", SYNC, tuple(reasons))
-    trio_problem = _trio_problem(env)
     if facts.needs_trio:
-        if trio_problem is not None:
-            raise _no_trio_here(facts, trio_problem)
         reasons.append(f"ASGI app that runs Trio code ({facts.trio_evidence})")
         return _trio_choice(server, reasons)
     if prefer_trio and trio_problem is None and not facts.uses_asyncio:

@@ -435,6 +435,13 @@ ERRORS: list[tuple[str, str, detect.Environment, dict[str, Any], str]] = [
     ),
     (
         "16",
+        "trio-app-not-loaded-yet",
+        UNUSABLE,
+        {"app_kind": "unknown", "code": code(trio=True)},
+        "the app runs Trio code (trio at app.py:3), but Trio cannot run here",
+    ),
+    (
+        "16",
         "asgi-trio-app-trio-missing",
         env(packages={"hypercorn": None}),
         {**ASGI, "code": code(trio=True)},

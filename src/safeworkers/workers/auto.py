@@ -45,6 +45,11 @@ _UPSTREAM = {
 }
 
 
+def _patchers(env: detect.Environment) -> set[str]:
+    """The green libraries that patched this process (not "unknown" removals)."""
+    return set(env.patched.values()) & {"gevent", "eventlet"}
+
+
 def resolve(worker_class: str) -> type:
     """The class for a policy worker name (``safeworkers.X``, ``asgi``, ``module.Class``)."""
     dotted = _UPSTREAM.get(worker_class, worker_class)
@@ -92,16 +97,16 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             or (code.needs_trio and not env.trio_usable)
         )
         if load_now:
-            app = self._load_app(code)
+            app = self._load_app()
             kind = detect.app_kind(app)
             needs_trio = detect.app_needs_trio(app, self._app_module())
-            patched_before = set(env.patched.values())
+            patched_before = _patchers(env)
             env = detect.environment(findings=False)
-            if set(env.patched.values()) - patched_before:
+            if _patchers(env) - patched_before:
                 self.log.warning(
                     "safeworkers AutoWorker: importing the app monkey-patched this process "
                     "(%s), which its code did not show; the guard was installed late",
-                    ", ".join(sorted(set(env.patched.values()) - patched_before)),
+                    ", ".join(sorted(_patchers(env) - patched_before)),
                 )
                 guard.install(current.guard_modules, mode=current.guard)
         try:
@@ -133,16 +138,13 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
 
     @staticmethod
     def _green(env: detect.Environment, code: appscan.AppScan) -> bool:
-        return bool(set(env.patched.values()) & {"gevent", "eventlet"} or code.patchers)
+        return bool(_patchers(env) or code.patchers)
 
-    def _load_app(self, code: appscan.AppScan) -> Any:
+    def _load_app(self) -> Any:
         try:
             return self._load_app_like_gunicorn()
-        except guard.BackendUnavailable as exc:
-            boot_failure(
-                self.log,
-                f"the app imports {exc.module}, which cannot run in this process: {exc}",
-            )
+        except guard.BackendUnavailable as exc:  # a Trio import the code did not show
+            boot_failure(self.log, f"importing the app failed: {exc}")
             raise  # unreachable: boot_failure exits
 
     def _hold_stop_signals(self) -> None:
