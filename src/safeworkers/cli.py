@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from safeworkers import __version__, appscan, detect, policy, settings
 
@@ -73,33 +74,61 @@ def _load_app(target: str) -> object:
     return app
 
 
-def _recommend(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Decision:
+    """What AutoWorker (or the hypercorn config) would decide for an app, and from what."""
+
+    choice: policy.Choice
+    code: appscan.AppScan
+    app_kind: policy.AppKind
+
+
+def decide(
+    target: str,
+    *,
+    server: policy.Server = "gunicorn",
+    threads: int = 1,
+    backend: settings.Backend | None = None,
+) -> Decision:
+    """Decide for ``MODULE:APP`` from the facts AutoWorker uses, in this (unpatched) process.
+
+    The app's code is read; the app is imported to learn its kind, unless its
+    code monkey-patches (it would patch this process). Errors are
+    ``SystemExit`` with one ``safeworkers: ...`` line.
+    """
     try:
-        current = settings.load()
+        current = backend or settings.load().backend
     except settings.SettingsError as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
     env = detect.environment(findings=False)
-    code = appscan.scan(appscan.module_of(args.app), [os.getcwd(), *filter(None, sys.path)])
+    module = appscan.module_of(target)
+    code = appscan.scan(module, [os.getcwd(), *filter(None, sys.path)])
     kind: policy.AppKind = "unknown"
     needs_trio = False
-    if not code.patchers:  # a self-patching app would patch this process: not imported
-        app = _load_app(args.app)
+    if not code.patchers:
+        app = _load_app(target)
         kind = detect.app_kind(app)
-        needs_trio = detect.app_needs_trio(app, appscan.module_of(args.app))
-    elif ":" not in args.app:
-        raise SystemExit(f"safeworkers: {args.app!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+        needs_trio = detect.app_needs_trio(app, module)
+    elif ":" not in target:
+        raise SystemExit(f"safeworkers: {target!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
     try:
         choice = policy.recommend(
             env,
             app_kind=kind,
-            threads=args.threads,
-            backend=current.backend,
+            threads=threads,
+            backend=current,
             needs_trio=needs_trio,
-            server=args.server,
+            server=server,
             code=code,
         )
     except policy.PolicyError as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
+    return Decision(choice, code, kind)
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    decision = decide(args.app, server=args.server, threads=args.threads)
+    choice, code = decision.choice, decision.code
     print(f"{choice.server} -k {choice.worker_class}")
     for reason in choice.reasons:
         print(f"  because {reason}")
