@@ -66,6 +66,8 @@ class _Facts:
     patcher: str | None
     #: Where that patching comes from, for messages.
     patched_how: str
+    #: The app patches the process itself (when imported), rather than something before it.
+    self_patching: bool
     trio_evidence: str
     asyncio_evidence: str
     #: Whether the app's source was read.
@@ -98,6 +100,7 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
         uses_asyncio=code.uses_asyncio,
         patcher=patchers[0] if patchers else None,
         patched_how=how,
+        self_patching=bool(own),
         trio_evidence=code.evidence(code.trio) if code.needs_trio else runtime,
         asyncio_evidence=code.evidence(code.asyncio),
         code_read=code.found,
@@ -311,7 +314,10 @@ def _forced(
             "eventlet, trio or auto"
         )
     patcher = facts.patcher
-    if patcher is not None and backend != patcher and backend != "asgi":
+    # asyncio runs on a patched stdlib; it cannot serve an app that patches itself,
+    # which is WSGI more often than not and is not loaded before the choice.
+    asyncio_fits = backend == "asgi" and not facts.self_patching
+    if patcher is not None and backend != patcher and not asyncio_fits:
         if backend in _GREEN:
             problem = f"{backend} would patch it a second time, with another library"
         elif backend == "trio":

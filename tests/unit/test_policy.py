@@ -488,6 +488,13 @@ ERRORS: list[tuple[str, str, detect.Environment, dict[str, Any], str]] = [
     ),
     (
         "F5",
+        "asgi-for-self-patching-app",
+        env(packages=GEVENT),
+        {"backend": "asgi", "app_kind": "unknown", "code": code(patches="gevent")},
+        "SAFEWORKERS_BACKEND=asgi does not fit: the asgi worker would serve green code",
+    ),
+    (
+        "F5",
         "trio-in-patched-process",
         PATCHED_EVENTLET,
         {"backend": "trio", **ASGI},
