@@ -510,6 +510,7 @@ def scan(
     enqueue(module, False)
     if not queue:  # e.g. a module whose parent package is a namespace elsewhere
         queue.append((module, first_file, False))
+
     while queue:
         name, file, optional = queue.pop(0)
         if len(files) >= max_files:

@@ -93,7 +93,8 @@ def import_names(dist: importlib.metadata.Distribution) -> tuple[str, ...]:
     return tuple(sorted(n for n in names if n.isidentifier()))
 
 
-def _imports_trio_itself(dist: importlib.metadata.Distribution) -> bool:
+def _imports_trio_at_import(dist: importlib.metadata.Distribution) -> bool:
+    """Whether importing the distribution's packages imports trio (read, never imported)."""
     location = str(dist.locate_file(""))
     for module in import_names(dist)[:5]:
         found = appscan.scan(module, [location], module_level_only=True, max_files=200)
@@ -102,52 +103,57 @@ def _imports_trio_itself(dist: importlib.metadata.Distribution) -> bool:
     return False
 
 
-def _runtime_dependencies(
+def _dependencies(
     dist: importlib.metadata.Distribution, dists: Mapping[str, object]
-) -> set[str]:
-    """The installed distributions ``dist`` may import: its requirements, and those of
-    each extra whose requirements are *all* installed (dnspython's ``doh``: it uses
-    httpx2/httpcore2 when they are there). Test and docs extras are rarely complete.
-    """
+) -> tuple[set[str], set[str]]:
+    """The installed distributions ``dist`` requires: always, and through its *active*
+    extras (those whose requirements are all installed, as when it was installed with
+    the extra; dnspython's ``doh``: it uses httpx2/httpcore2 when they are there)."""
     parsed = [r for r in map(parse_requirement, dist.requires or ()) if r is not None]
     by_extra: dict[str | None, set[str]] = {}
     for requirement in parsed:
         by_extra.setdefault(requirement.extra, set()).add(requirement.name)
-    needs = set(by_extra.pop(None, set()))
-    for names in by_extra.values():
-        if all(n in dists for n in names):
-            needs |= names
-    return {n for n in needs if n in dists}
+    always = {n for n in by_extra.pop(None, set()) if n in dists}
+    optional = set().union(*(names for names in by_extra.values() if names <= set(dists)))
+    return always, optional - always
 
 
 def trio_importers(
     dists: Mapping[str, importlib.metadata.Distribution] | None = None,
 ) -> Mapping[str, str]:
-    """Installed distributions that import trio at import time -> how.
+    """Installed distributions that import trio -> how.
 
-    ``"imports trio"`` for those that do it themselves, ``"through X"`` (a
-    chain: ``"through httpx -> httpcore"``) for those that depend on one.
+    ``"imports trio"``: importing the distribution imports trio (it declares
+    trio in its metadata and its code imports it at import time, ``try``
+    included). ``"through X -> ..."``: it requires one of those (the chain is
+    the shortest). An active extra counts only as the last link, next to the
+    importer (dnspython -> httpcore2, eventlet -> dnspython -> httpcore2);
+    chains of optional extras (gunicorn[gevent] -> gevent[dnspython] -> ...)
+    are not followed.
     """
     dists = installed() if dists is None else dists
-    graph = {name: _runtime_dependencies(dist, dists) for name, dist in dists.items()}
+    deps = {name: _dependencies(dist, dists) for name, dist in dists.items()}
     direct = sorted(
         name
-        for name, needs in graph.items()
-        if name not in _NOT_LISTED and "trio" in needs and _imports_trio_itself(dists[name])
+        for name, (always, optional) in deps.items()
+        if name not in _NOT_LISTED
+        and "trio" in always | optional
+        and _imports_trio_at_import(dists[name])
     )
     how: dict[str, str] = {name: "imports trio" for name in direct}
     chains: dict[str, list[str]] = {name: [name] for name in direct}
-    # Breadth first, so each dependent gets its shortest chain.
     frontier = list(direct)
-    while frontier:
+    while frontier:  # breadth first: each dependent gets its shortest chain
         reached: list[str] = []
-        for name in sorted(graph):
+        for name in sorted(deps):
             if name in chains or name in _NOT_LISTED:
                 continue
-            via = next((dep for dep in sorted(graph[name]) if dep in frontier), None)
-            if via is not None:
-                chains[name] = [name, *chains[via]]
-                how[name] = "through " + " -> ".join(chains[via])
+            always, optional = deps[name]
+            via = [d for d in frontier if d in always or (d in optional and d in direct)]
+            if via:
+                dep = sorted(via)[0]
+                chains[name] = [name, *chains[dep]]
+                how[name] = "through " + " -> ".join(chains[dep])
                 reached.append(name)
         frontier = reached
     return MappingProxyType(dict(sorted(how.items())))

@@ -37,9 +37,12 @@ def test_trio_importers_from_metadata_and_code(tmp_path: Path) -> None:
     dist(site, "beta", ["trio>=0.2"], {"beta.py": "def run():\n    import trio\n"})
     dist(site, "gamma", ["alpha>=1"], {"gamma/__init__.py": "import alpha\n"})
     dist(site, "delta", ["gamma", "unrelated"], {"delta.py": ""})
-    # An extra counts only when everything it brings is installed.
+    # An extra counts only when everything it brings is installed ...
     dist(site, "eps", ["alpha; extra == 'x'", "missing; extra == 'x'"], {"eps.py": ""})
     dist(site, "zeta", ["alpha; extra == 'full'"], {"zeta.py": ""})
+    # ... and only as the last link: chains of optional extras are not followed.
+    dist(site, "eta", ["zeta; extra == 'z'"], {"eta.py": ""})
+    dist(site, "theta", ["zeta"], {"theta.py": ""})
     dist(site, "safeworkers", ["alpha"], {"safeworkers/__init__.py": ""})
     found = {
         distributions.normalize(d.metadata["Name"]): d
@@ -49,6 +52,7 @@ def test_trio_importers_from_metadata_and_code(tmp_path: Path) -> None:
         "alpha": "imports trio",
         "delta": "through gamma -> alpha",
         "gamma": "through alpha",
+        "theta": "through zeta -> alpha",
         "zeta": "through alpha",
     }
 
@@ -71,3 +75,6 @@ def test_this_environment() -> None:
     assert "anyio" not in found
     assert "hypercorn" not in found
     assert "safeworkers" not in found
+    # gunicorn[gevent] -> gevent[dnspython] -> dnspython[doh]: optional all the way.
+    assert "gunicorn" not in found
+    assert "gevent" not in found
