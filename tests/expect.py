@@ -17,10 +17,10 @@ def installed(name: str) -> bool:
     return True
 
 
-#: gunicorn's fastest installed asyncio worker: uvicorn-worker only next to uvloop.
+#: gunicorn's fastest installed asyncio worker: uvicorn-worker only next to httptools.
 FASTEST = (
     "uvicorn_worker.UvicornWorker"
-    if installed("uvicorn-worker") and installed("uvloop")
+    if installed("uvicorn-worker") and installed("httptools")
     else "asgi"
 )
 #: hypercorn's worker for everything but Trio apps.

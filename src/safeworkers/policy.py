@@ -133,18 +133,19 @@ def fastest_asyncio_worker(env: Environment) -> tuple[str, str] | None:
     """The fastest installed asyncio ASGI worker for gunicorn, and why; ``None`` if none.
 
     The rule, from alternating wrk runs (hello app, 1 worker, 32 connections;
-    docs/choosing.md has the figures): uvicorn-worker is faster than
-    gunicorn's ``asgi`` worker only when uvloop is installed (uvicorn-worker
-    1.08-1.18x), and slower without it; both use uvloop and their fast
-    parsers (httptools, gunicorn_h1c) when installed.
+    docs/choosing.md has the figures): the HTTP parser decides. uvicorn-worker
+    with httptools (uvicorn's C parser) was 1.16x gunicorn's ``asgi`` worker
+    with or without uvloop, and 1.5x without gunicorn_h1c; without httptools
+    uvicorn parses with h11 and gunicorn's worker was 2-3x faster. Both use
+    uvloop when it is installed.
     """
     uvicorn = env.installed("uvicorn-worker")
-    if uvicorn and env.installed("uvloop"):
-        return UVICORN, "uvicorn-worker with uvloop is the fastest installed asyncio worker"
+    if uvicorn and env.installed("httptools"):
+        return UVICORN, "uvicorn-worker with httptools is the fastest installed asyncio worker"
     if _gunicorn_has_asgi(env):
         why = f"gunicorn {env.packages['gunicorn']}'s own asyncio ASGI worker (-k asgi)"
         if uvicorn:
-            why += " is faster than uvicorn-worker without uvloop"
+            why += " is faster than uvicorn-worker without httptools"
         return GUNICORN_ASGI, why
     if uvicorn:
         return UVICORN, (

@@ -292,10 +292,10 @@ def test_asgi_app_gets_the_fastest_installed_asyncio_worker() -> None:
     assert recommended("starlette_asyncio:app") == ("gunicorn", FASTEST)
 
 
-def test_without_uvloop_gunicorns_own_asgi_worker_is_chosen() -> None:
+def test_without_httptools_gunicorns_own_asgi_worker_is_chosen() -> None:
     if servers.gunicorn_version() < (24,):
         pytest.skip("gunicorn < 24 has no asgi worker")
-    env = {"SWTEST_HIDE_DISTS": "uvloop", "SWTEST_BLOCK_IMPORTS": "uvloop"}
+    env = {"SWTEST_HIDE_DISTS": "httptools", "SWTEST_BLOCK_IMPORTS": "httptools"}
     with servers.gunicorn("asgi_plain:app", *k("AutoWorker"), env=env) as server:
         assert server.get("/").text == "asgi /"
         assert chosen(server) == "asgi"

@@ -64,7 +64,7 @@ def code(
 
 NO_TRIO = {"trio": None, "hypercorn": None}
 OLD_GUNICORN = {"gunicorn": "23.0.0"}
-FAST = {"uvicorn-worker": "0.4.0", "uvloop": "0.23.0", "httptools": "0.9.0"}
+FAST = {"uvicorn-worker": "0.4.0", "httptools": "0.9.0"}
 GEVENT = {"gevent": "26.9.0"}
 EVENTLET = {"eventlet": "0.41.3"}
 PATCHED_GEVENT = env(
@@ -229,22 +229,22 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
     ),
     (
         "18",
-        "asgi-uvicorn-uvloop",
+        "asgi-uvicorn-httptools",
         env(packages=FAST),
         ASGI,
         "gunicorn",
         policy.UVICORN,
-        "uvicorn-worker with uvloop",
+        "uvicorn-worker with httptools",
     ),
     ("19", "asgi", env(), ASGI, "gunicorn", policy.GUNICORN_ASGI, "-k asgi"),
     (
         "19",
-        "asgi-uvicorn-without-uvloop",
-        env(packages={"uvicorn-worker": "0.4.0", "httptools": "0.9.0"}),
+        "asgi-uvicorn-without-httptools",
+        env(packages={"uvicorn-worker": "0.4.0", "uvloop": "0.23.0"}),
         ASGI,
         "gunicorn",
         policy.GUNICORN_ASGI,
-        "faster than uvicorn-worker without uvloop",
+        "faster than uvicorn-worker without httptools",
     ),
     (
         "19",
@@ -339,7 +339,7 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
         {"backend": "asgi", **ASGI},
         "gunicorn",
         policy.UVICORN,
-        "uvicorn-worker with uvloop",
+        "uvicorn-worker with httptools",
     ),
     (
         "F10",
