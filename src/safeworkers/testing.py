@@ -318,13 +318,14 @@ def start(
     app: str,
     *args: str,
     worker: str | None = None,
-    unix: bool = False,
+    unix: bool | PathLike = False,
     simulate: str | None = None,
     env: Mapping[str, str] | None = None,
     wait: bool = True,
     ready_timeout: float = 30.0,
     executable_path: PathLike | None = None,
     bind_via_env: bool = False,
+    bind_by_config: bool = False,
     cwd: PathLike | None = None,
     pythonpath: Sequence[PathLike] = (),
     keep_settings: bool = False,
@@ -332,9 +333,12 @@ def start(
 ) -> Server:
     """Start ``gunicorn``/``hypercorn`` ``[-k WORKER] ARGS APP``; the caller stops it.
 
-    ``bind_via_env`` puts the address in ``BIND`` (read by the safeworkers
-    config modules) instead of ``--bind``. ``graceful_timeout`` (gunicorn
-    only) keeps stops quick; later ``args`` override it.
+    ``unix``: ``True`` for a socket in a temporary directory, or the socket's
+    path. ``bind_via_env`` puts the address in ``BIND`` (read by the
+    safeworkers config modules) instead of ``--bind``; ``bind_by_config``
+    passes neither, for a config file that binds to ``unix`` itself.
+    ``graceful_timeout`` (gunicorn only) keeps stops quick; later ``args``
+    override it.
     """
     if simulate:
         _simulate.platform_value(simulate)  # a bad name fails here, not in the child
@@ -342,14 +346,14 @@ def start(
     try:
         tmp_path = Path(tmp.name)
         if unix:
-            uds: str | None = str(tmp_path / f"{server}.sock")
+            uds: str | None = str(tmp_path / f"{server}.sock") if unix is True else os.fspath(unix)
             bind, url = f"unix:{uds}", "http://localhost"
         else:
             port = free_port()
             uds, bind, url = None, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
         exe = os.fspath(executable_path) if executable_path else executable(server)
         extra_env = {"BIND": bind} if bind_via_env else {}
-        argv = [exe] + ([] if bind_via_env else ["--bind", bind])
+        argv = [exe] + ([] if bind_via_env or bind_by_config else ["--bind", bind])
         if server == "gunicorn":
             argv += ["--graceful-timeout", str(graceful_timeout)]
             # gunicorn >= 27 opens a control socket at a fixed path that parallel servers share.
@@ -386,13 +390,14 @@ def gunicorn(
     app: str,
     *args: str,
     worker: str | None = None,
-    unix: bool = False,
+    unix: bool | PathLike = False,
     simulate: str | None = None,
     env: Mapping[str, str] | None = None,
     wait: bool = True,
     ready_timeout: float = 30.0,
     gunicorn_bin: PathLike | None = None,
     bind_via_env: bool = False,
+    bind_by_config: bool = False,
     cwd: PathLike | None = None,
     pythonpath: Sequence[PathLike] = (),
     keep_settings: bool = False,
@@ -411,6 +416,7 @@ def gunicorn(
         ready_timeout=ready_timeout,
         executable_path=gunicorn_bin,
         bind_via_env=bind_via_env,
+        bind_by_config=bind_by_config,
         cwd=cwd,
         pythonpath=pythonpath,
         keep_settings=keep_settings,
@@ -427,13 +433,14 @@ def hypercorn(
     app: str,
     *args: str,
     worker: str | None = None,
-    unix: bool = False,
+    unix: bool | PathLike = False,
     simulate: str | None = None,
     env: Mapping[str, str] | None = None,
     wait: bool = True,
     ready_timeout: float = 30.0,
     hypercorn_bin: PathLike | None = None,
     bind_via_env: bool = False,
+    bind_by_config: bool = False,
     cwd: PathLike | None = None,
     pythonpath: Sequence[PathLike] = (),
     keep_settings: bool = False,
@@ -451,6 +458,7 @@ def hypercorn(
         ready_timeout=ready_timeout,
         executable_path=hypercorn_bin,
         bind_via_env=bind_via_env,
+        bind_by_config=bind_by_config,
         cwd=cwd,
         pythonpath=pythonpath,
         keep_settings=keep_settings,
