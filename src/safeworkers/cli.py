@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from safeworkers import __version__, _template, detect, policy, settings
+from safeworkers import __version__, _check, _template, detect, policy, settings
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--server", choices=("gunicorn", "hypercorn"), default="gunicorn")
     recommend.set_defaults(func=_recommend)
     _template.add_parser(commands)
+    _check.add_parser(commands)
     return parser
 
 

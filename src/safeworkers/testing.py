@@ -247,8 +247,8 @@ class Server:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} not logged within {timeout}s; log:\n{self.log}")
 
-    def wait_ready(self, timeout: float = 30.0, path: str = "/__ready__") -> None:
-        """Wait until the server answers any HTTP request.
+    def wait_ready(self, timeout: float = 30.0, path: str = "/__ready__") -> Fetched:
+        """Wait until the server answers any HTTP request (``GET path``); that answer.
 
         Raises :class:`ServerExited` if the process ends first, and
         :class:`ServerNotReady` (after stopping the server) on time-out.
@@ -259,8 +259,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise ServerExited(self)
             try:
-                self.fetch(path, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
-                return
+                return self.fetch(path, timeout=max(0.1, min(5.0, deadline - time.monotonic())))
             except (OSError, http.client.HTTPException) as exc:
                 last = exc
                 time.sleep(0.05)
