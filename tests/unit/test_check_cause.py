@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (real log lines)
 """`safeworkers check` reduces a server's log to the one line a user would paste."""
 
 from __future__ import annotations
