@@ -114,8 +114,9 @@ class Result:
 
 # ------------------------------------------------------------------ the cause, in one line
 
+#: An exception line, also inside an exception group's "  | " frame; the message is optional.
 _EXCEPTION = re.compile(
-    r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Unavailable|Failure)): (.*)$"
+    r"^[ \t|]*((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Unavailable|Failure))(?:: (.*))?$"
 )
 _OURS = re.compile(r"\[ERROR\] safeworkers: (.*)$")
 _GUNICORN_ERROR = re.compile(r"^Error: (.*?):?\s*$")
@@ -126,16 +127,11 @@ def one_line_cause(log: str) -> str | None:
     """The line a user would paste: our own error, gunicorn's ``Error:`` line, the
     last exception (type and message), or gunicorn's stated reason, in that order."""
     lines = log.splitlines()
-    for pattern, template in (
-        (_OURS, "{}"),
-        (_GUNICORN_ERROR, "{}"),
-        (_EXCEPTION, "{}: {}"),
-        (_REASON, "{}"),
-    ):
+    for pattern in (_OURS, _GUNICORN_ERROR, _EXCEPTION, _REASON):
         for line in reversed(lines):
             match = pattern.search(line.rstrip())
             if match:
-                return template.format(*match.groups()).strip()
+                return ": ".join(g for g in match.groups() if g).strip()
     return None
 
 

@@ -25,6 +25,15 @@ Error: class uri 'eventlet' invalid or not found:
 ImportError: Entry point ('gunicorn.workers', 'eventlet') not found
 ]
 """
+WSGI_ON_HYPERCORN_TRIO = """\
+  | ExceptionGroup: Exceptions from Trio nursery (1 sub-exception)
+  +-+---------------- 1 ----------------
+    | Traceback (most recent call last):
+    |   File "/venv/lib/python3.11/site-packages/trio/_channel.py", line 213, in send_nowait
+    |     raise trio.ClosedResourceError
+    | trio.ClosedResourceError
+    +------------------------------------
+"""
 OURS = """\
 [2026-11-22 13:18:00 +0000] [7] [ERROR] safeworkers: eventlet is not installed: pip install 'safeworkers[eventlet]'
 [2026-11-22 13:18:01 +0000] [6] [ERROR] Reason: Worker failed to boot.
@@ -40,6 +49,7 @@ OURS = """\
             "monkey-patched out by gevent",
         ),
         (EVENTLET_ON_GUNICORN_26, "class uri 'eventlet' invalid or not found"),
+        (WSGI_ON_HYPERCORN_TRIO, "trio.ClosedResourceError"),
         (OURS, "eventlet is not installed: pip install 'safeworkers[eventlet]'"),
         ("[ERROR] Reason: Worker failed to boot.\n", "Worker failed to boot."),
         ("nothing useful\n", None),
