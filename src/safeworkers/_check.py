@@ -329,9 +329,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("app", metavar="MODULE:APP", help="as gunicorn takes it, from this folder")
     parser.add_argument(
         "--worker",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="NAME",
-        help="the worker you intend (repeatable): safeworkers.GeventWorker, GeventWorker, "
+        help="the workers you intend: safeworkers.GeventWorker, GeventWorker, "
         "gevent, hypercorn:trio, ... (default: what AutoWorker would pick)",
     )
     parser.add_argument(
