@@ -1,4 +1,9 @@
-"""The pytest plugin, run in inner pytest sessions (pytester) as users run it."""
+"""The pytest plugin, run in inner pytest sessions (pytester) as users run it.
+
+The inner sessions run in subprocesses: in-process, pytester drops the modules
+they imported (httpcore, say) from sys.modules afterwards, and libraries that
+cached their classes (httpx maps httpcore's exceptions) break later tests.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
 
 
 def test_plugin_is_registered_with_its_marker(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--markers")
+    result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.safeworkers_boots(app, *, worker=None*"])
 
 
@@ -55,7 +60,7 @@ def test_server_factory_serves_and_stops(pytester: pytest.Pytester) -> None:
                 f.write(f"{tcp.proc.pid} {unix.proc.pid}")
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     for pid in (pytester.path / "pids").read_text().split():  # stopped (and reaped) at teardown
         assert not Path(f"/proc/{pid}").exists()
@@ -79,7 +84,7 @@ def test_marker_and_helper_report_the_failure_users_would_see(pytester: pytest.P
             assert response.text == "flask ok"
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
