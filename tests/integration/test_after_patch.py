@@ -4,6 +4,9 @@ with the worker; a hook that fails stops the boot with its message."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests import servers
@@ -119,3 +122,37 @@ def test_workers_that_do_not_patch_say_they_do_not_call_it() -> None:
         "SAFEWORKERS_AFTER_PATCH=after_patch_hooks:record is not called: this worker does not "
         "monkey-patch" in log
     )
+
+
+def write_recipes(directory: Path) -> str:
+    """The recipe module of docs/green-processes.md, written out as the page names it."""
+    page = (servers.ROOT / "docs" / "green-processes.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "def after_patch" in b]
+    relative = block.splitlines()[0].removeprefix("# ").strip()  # "myproject/green.py"
+    path = directory / relative
+    path.parent.mkdir(parents=True)
+    (path.parent / "__init__.py").write_text("")
+    path.write_text(block)
+    return relative.removesuffix(".py").replace("/", ".")
+
+
+@pytest.mark.parametrize(
+    ("worker", "function", "expected"),
+    [
+        ("GeventWorker", "after_patch", {"psycopg_wait": "psycogreen.gevent", "grpc_gevent": True}),
+        (
+            "EventletWorker",
+            "init_psycopg",
+            {"psycopg_wait": "psycogreen.eventlet", "grpc_gevent": None},
+        ),
+    ],
+)
+def test_the_documented_recipes(
+    worker: str, function: str, expected: dict[str, object], tmp_path: Path
+) -> None:
+    module = write_recipes(tmp_path)
+    env = {"SAFEWORKERS_AFTER_PATCH": f"{module}:{function}"}
+    with servers.gunicorn(
+        "recipes_app:app", *k(worker), "--pythonpath", str(tmp_path), env=env
+    ) as server:
+        assert server.get("/").json() == expected

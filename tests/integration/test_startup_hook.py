@@ -50,3 +50,9 @@ def test_pip_install_puts_a_working_hook_in_site_packages(editable: bool, tmp_pa
         # The hook ran the copy it was installed with (the clone's src/ when editable).
         where = servers.ROOT / "src" if editable else target
         assert Path(module).is_relative_to(where), module
+
+
+def test_the_docs_show_the_hook_as_it_is() -> None:
+    page = (servers.ROOT / "docs" / "green-processes.md").read_text()
+    (line,) = [x for x in SOURCE.read_text().splitlines() if x.startswith("import ")]
+    assert f"```python\n{line}\n```" in page
