@@ -38,6 +38,9 @@ def install() -> bool:
     interpreter with "Fatal Python error" and a traceback of ``site``.
     """
     try:
+        # Switched off (0/false/no/off): nothing else is checked or done.
+        if not settings.load({VARIABLE: os.environ[VARIABLE]}).guard_process:
+            return False
         current = settings.load()
     except settings.SettingsError as exc:
         sys.stderr.write(
@@ -46,8 +49,6 @@ def install() -> bool:
         )
         sys.stderr.flush()
         os._exit(2)
-    if not current.guard_process:
-        return False
     from safeworkers import guard
 
     return guard.install(current.guard_modules, mode=current.guard)

@@ -115,6 +115,9 @@ def test_a_bad_setting_stops_the_process_at_start_up_with_one_line() -> None:
         "preimport, off (checked at start-up because SAFEWORKERS_GUARD_PROCESS is set"
     ), output
     assert len(output.splitlines()) == 1, output
+    # Switched off, the other settings are not its business.
+    env["SAFEWORKERS_GUARD_PROCESS"] = "off"
+    assert run([PYTHON, "-c", "print('ran')"], env) == (0, "ran\n")
     code, output = run(
         [PYTHON, "-c", "print('ran')"], child_env(SAFEWORKERS_GUARD_PROCESS="perhaps")
     )
