@@ -33,14 +33,14 @@ def install() -> bool:
 
     Honours ``SAFEWORKERS_GUARD`` (``off`` installs nothing, ``preimport``
     imports the guarded modules now, while nothing is patched) and
-    ``SAFEWORKERS_GUARD_MODULES``. A bad ``SAFEWORKERS_*`` value stops the
-    process with one line and exit status 2: raising here would abort the
-    interpreter with "Fatal Python error" and a traceback of ``site``.
+    ``SAFEWORKERS_GUARD_MODULES``. The hook calls it only when the variable
+    is set to something other than a false value (0/false/no/off/empty), so
+    processes where it is switched off check and import nothing. A bad
+    ``SAFEWORKERS_*`` value stops the process with one line and exit status
+    2: raising here would abort the interpreter with "Fatal Python error"
+    and a traceback of ``site``.
     """
     try:
-        # Switched off (0/false/no/off): nothing else is checked or done.
-        if not settings.load({VARIABLE: os.environ[VARIABLE]}).guard_process:
-            return False
         current = settings.load()
     except settings.SettingsError as exc:
         sys.stderr.write(
@@ -49,6 +49,8 @@ def install() -> bool:
         )
         sys.stderr.flush()
         os._exit(2)
+    if not current.guard_process:
+        return False
     from safeworkers import guard
 
     return guard.install(current.guard_modules, mode=current.guard)

@@ -19,6 +19,7 @@ GuardMode = Literal["guard", "preimport", "off"]
 GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
 
 _TRUE = ("1", "true", "yes", "on")
+#: Also spelled out in src/safeworkers_guard.pth (tests/integration/test_startup_hook.py).
 _FALSE = ("0", "false", "no", "off", "")
 
 

@@ -56,3 +56,11 @@ def test_the_docs_show_the_hook_as_it_is() -> None:
     page = (servers.ROOT / "docs" / "green-processes.md").read_text()
     (line,) = [x for x in SOURCE.read_text().splitlines() if x.startswith("import ")]
     assert f"```python\n{line}\n```" in page
+
+
+def test_the_hook_skips_the_false_values_of_the_settings() -> None:
+    """The hook decides without importing safeworkers: its false values must be ours."""
+    from safeworkers import settings
+
+    line = next(x for x in SOURCE.read_text().splitlines() if x.startswith("import "))
+    assert f"not in {settings._FALSE!r}".replace("'", '"') in line
