@@ -6,6 +6,9 @@
 ``safeworkers recommend MODULE:APP [--threads N] [--server gunicorn|hypercorn]``
     Import the app (in this unpatched process), and print the server and
     worker the policy picks, the reasons, and the command line to run.
+``safeworkers run [--] COMMAND [ARGS...]``
+    Run COMMAND with the import guard installed at start-up in every
+    Python process it starts (see ``safeworkers._run``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from safeworkers import __version__, _check, _template, detect, policy, settings
+from safeworkers import __version__, _check, _run, _template, detect, policy, settings
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -117,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.set_defaults(func=_recommend)
     _template.add_parser(commands)
     _check.add_parser(commands)
+    _run.add_parser(commands)
     return parser
 
 
