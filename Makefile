@@ -11,7 +11,7 @@ PORT   ?= 8000
 JOBS   ?= 2
 LINTED := $(wildcard src tests examples bench)
 
-.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn
+.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn configs
 
 venv: $(STAMP)
 
@@ -41,6 +41,12 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# examples/configs: every deployment template rendered for the demo apps
+# (tests/unit/test_templates.py checks they match what the command renders).
+configs: $(STAMP)
+	$(BIN)/safeworkers template all -o examples/configs --app demo_wsgi:app --force
+	$(BIN)/safeworkers template hypercorn -o examples/configs/hypercorn --app demo_asgi:app --force
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
@@ -49,7 +55,8 @@ clean:
 GUNICORN ?= 25
 GVENV    := .venv-gunicorn$(GUNICORN)
 WORKER_TESTS ?= tests/integration/test_workers.py tests/integration/test_eventlet_worker.py \
-	tests/integration/test_trio_worker.py tests/integration/test_sockets_wiring.py
+	tests/integration/test_trio_worker.py tests/integration/test_sockets_wiring.py \
+	tests/integration/test_after_patch.py
 
 $(GVENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(GVENV)

@@ -15,16 +15,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loadgen import wrk_requests_per_second
-from tests import servers
+
+from safeworkers import testing
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the benchmark apps live (imported by the servers, not by this script).
+APP_PATH = [ROOT / "tests" / "apps"]
 
 PAIRS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("sync", ("-k", "safeworkers.SyncWorker"), ("-k", "sync")),
@@ -58,7 +60,7 @@ def load_python(url: str, requests: int, connections: int) -> float:
 
 
 def measure(args: tuple[str, ...], options: argparse.Namespace) -> float:
-    with servers.gunicorn("wsgi_plain:app", *args, "-w", "1") as server:
+    with testing.gunicorn("wsgi_plain:app", *args, "-w", "1", pythonpath=APP_PATH) as server:
         server.get("/")  # warm up
         if options.wrk:
             return wrk_requests_per_second(server.url + "/", options.seconds, options.connections)

@@ -24,11 +24,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from loadgen import wrk_requests_per_second
 
-from loadgen import wrk_requests_per_second  # noqa: E402
-from tests.servers import Server, gunicorn, hypercorn  # noqa: E402
+from safeworkers.testing import Server, gunicorn, hypercorn
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the benchmark apps live (imported by the servers, not by this script).
+APP_PATH = [ROOT / "tests" / "apps"]
 
 APP = "trio_raw:app"
 PATH = "/hello"
@@ -117,8 +119,8 @@ def _address(server: Server) -> tuple[str, int]:
 @contextlib.contextmanager
 def _servers() -> Iterator[dict[str, Server]]:
     with (
-        gunicorn(APP, "-k", "safeworkers.TrioWorker", "-w", "1") as ours,
-        hypercorn(APP, "-k", "trio", "-w", "1") as theirs,
+        gunicorn(APP, "-w", "1", worker="safeworkers.TrioWorker", pythonpath=APP_PATH) as ours,
+        hypercorn(APP, "-w", "1", worker="trio", pythonpath=APP_PATH) as theirs,
     ):
         yield {
             "gunicorn -k safeworkers.TrioWorker -w 1": ours,

@@ -6,6 +6,9 @@
 ``safeworkers recommend MODULE:APP [--threads N] [--server gunicorn|hypercorn]``
     Import the app (in this unpatched process), and print the server and
     worker the policy picks, the reasons, and the command line to run.
+``safeworkers run [--] COMMAND [ARGS...]``
+    Run COMMAND with the import guard installed at start-up in every
+    Python process it starts (see ``safeworkers._run``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from safeworkers import __version__, appscan, detect, policy, settings
+from safeworkers import __version__, _check, _run, _template, appscan, detect, policy, settings
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -162,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--threads", type=int, default=1, help="gunicorn --threads")
     recommend.add_argument("--server", choices=("gunicorn", "hypercorn"), default="gunicorn")
     recommend.set_defaults(func=_recommend)
+    _template.add_parser(commands)
+    _check.add_parser(commands)
+    _run.add_parser(commands)
     return parser
 
 

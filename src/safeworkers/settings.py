@@ -19,6 +19,7 @@ GuardMode = Literal["guard", "preimport", "off"]
 GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
 
 _TRUE = ("1", "true", "yes", "on")
+#: Also spelled out in src/safeworkers_guard.pth (tests/integration/test_startup_hook.py).
 _FALSE = ("0", "false", "no", "off", "")
 
 
@@ -48,6 +49,10 @@ class Settings:
     tcp_keepalive: tuple[int, int, int] | None = None
     #: SAFEWORKERS_MPTCP: create Multipath TCP listeners (config modules).
     mptcp: bool = False
+    #: SAFEWORKERS_GUARD_PROCESS: install the guard at interpreter start-up (the .pth hook).
+    guard_process: bool = False
+    #: SAFEWORKERS_AFTER_PATCH: ``module:function`` the green workers call after patching.
+    after_patch: str | None = None
 
 
 #: name -> (accepted values, description), for errors and the docs table.
@@ -71,6 +76,15 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
     "SAFEWORKERS_MPTCP": (
         "1/true/yes/on or 0/false/no/off",
         "create Multipath TCP listeners where the kernel allows (config modules)",
+    ),
+    "SAFEWORKERS_GUARD_PROCESS": (
+        "1/true/yes/on or 0/false/no/off",
+        "install the import guard when any Python process starts, before its code can patch "
+        "(`safeworkers run` sets it; child processes inherit it)",
+    ),
+    "SAFEWORKERS_AFTER_PATCH": (
+        "module:function, e.g. myapp.hooks:after_patch",
+        "called with the worker by the green workers after patching, before the app is imported",
     ),
 }
 
@@ -124,6 +138,18 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     raise SettingsError(name, raw, VARIABLES[name][0])
 
 
+def _callable_path(environ: Mapping[str, str], name: str) -> str | None:
+    """``module.path:function`` (the function may be dotted), checked for shape only."""
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    module, sep, attribute = raw.strip().partition(":")
+    dotted = (module, attribute)
+    if not sep or not all(p and all(n.isidentifier() for n in p.split(".")) for p in dotted):
+        raise SettingsError(name, raw, VARIABLES[name][0])
+    return raw.strip()
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate every ``SAFEWORKERS_*`` variable.
 
@@ -140,4 +166,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         guard_modules=_modules(env),
         tcp_keepalive=_keepalive(env),
         mptcp=_flag(env, "SAFEWORKERS_MPTCP"),
+        guard_process=_flag(env, "SAFEWORKERS_GUARD_PROCESS"),
+        after_patch=_callable_path(env, "SAFEWORKERS_AFTER_PATCH"),
     )

@@ -7,21 +7,8 @@ for the machine), then the safeworkers guard (as our workers install it),
 then the patcher, then the scenario code. The child prints one JSON line
 describing the outcome.
 
-How the macOS/BSD simulation works, and where it differs from a real Mac
-------------------------------------------------------------------------
-Trio chooses its I/O backend in ``trio._core._run``: on ``sys.platform ==
-"linux"`` it takes epoll outright, elsewhere it takes epoll or kqueue if
-``select`` has them, and otherwise raises ``NotImplementedError``. The
-simulation wraps the loader of that one module so that ``sys.platform``
-reads ``"darwin"`` (or ``"freebsd14"``) while it executes, and only then.
-Under gevent or eventlet ``select.epoll`` is gone and Linux has no kqueue, so
-Trio reaches exactly the branch it reaches on a patched Mac or BSD box.
-
-It differs from a real Mac in that: unpatched, Trio picks epoll instead of
-kqueue (the import succeeds, as it does on a Mac); every other module,
-including gevent's and eventlet's hubs, the ``socket`` constants and
-``safeworkers.detect``, sees Linux; and nothing about the kernel changes.
-It reproduces Trio's *backend selection*, nothing more.
+The macOS/BSD simulation is safeworkers._simulate; its docstring says how it
+works and where it differs from a real Mac.
 """
 
 from __future__ import annotations

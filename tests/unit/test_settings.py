@@ -67,3 +67,29 @@ def test_unknown_variable_is_refused() -> None:
 def test_keepalive_limits_are_accepted() -> None:
     loaded = settings.load({"SAFEWORKERS_TCP_KEEPALIVE": "32767,32767,127"})
     assert loaded.tcp_keepalive == (32767, 32767, 127)
+
+
+def test_process_guard_and_after_patch() -> None:
+    loaded = settings.load(
+        {"SAFEWORKERS_GUARD_PROCESS": "1", "SAFEWORKERS_AFTER_PATCH": " myapp.hooks:Setup.after "}
+    )
+    assert loaded.guard_process is True
+    assert loaded.after_patch == "myapp.hooks:Setup.after"
+    assert settings.load({"SAFEWORKERS_AFTER_PATCH": ""}).after_patch is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SAFEWORKERS_GUARD_PROCESS", "maybe"),
+        ("SAFEWORKERS_AFTER_PATCH", "myapp.hooks"),
+        ("SAFEWORKERS_AFTER_PATCH", "myapp.hooks:"),
+        ("SAFEWORKERS_AFTER_PATCH", ":after_patch"),
+        ("SAFEWORKERS_AFTER_PATCH", "my-app:after_patch"),
+        ("SAFEWORKERS_AFTER_PATCH", "myapp..hooks:after_patch"),
+        ("SAFEWORKERS_AFTER_PATCH", "myapp:after patch"),
+    ],
+)
+def test_bad_process_guard_and_after_patch_values(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{variable}="):
+        settings.load({variable: value})

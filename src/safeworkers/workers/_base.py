@@ -45,6 +45,8 @@ class SafeWorkerMixin:
     #: The app kinds it serves: a WSGI-only worker refuses an ASGI app at boot
     #: (it would answer 500 to every request).
     safeworkers_serves: ClassVar[tuple[str, ...]] = ("wsgi", "asgi")
+    #: Whether it calls SAFEWORKERS_AFTER_PATCH (green workers: see _afterpatch.py).
+    safeworkers_calls_after_patch: ClassVar[bool] = False
 
     if TYPE_CHECKING:
         log: Any
@@ -90,6 +92,13 @@ class SafeWorkerMixin:
             f"; {extra}" if extra else "",
             "idle={},interval={},count={}".format(*keepalive) if keepalive else "off",
         )
+        if current.after_patch and not self.safeworkers_calls_after_patch:
+            self.log.warning(
+                "safeworkers %s: SAFEWORKERS_AFTER_PATCH=%s is not called: this worker does not "
+                "monkey-patch (GeventWorker and EventletWorker call it)",
+                self.safeworkers_name,
+                current.after_patch,
+            )
         self.tune_listeners(getattr(self, "sockets", None) or [])
         return current
 

@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from safeworkers import detect, guard
+from safeworkers.workers._afterpatch import AfterPatchMixin
 from safeworkers.workers._base import (
     SafeWorkerMixin,
     boot_failure,
@@ -254,7 +255,7 @@ if _missing is not None:
 else:
     from gunicorn.workers.base_async import AsyncWorker
 
-    class EventletWorker(SafeWorkerMixin, AsyncWorker):  # type: ignore[misc,no-redef]
+    class EventletWorker(AfterPatchMixin, SafeWorkerMixin, AsyncWorker):  # type: ignore[misc,no-redef]
         """Green threads on eventlet's hub, for gunicorn 23 through 27 and later."""
 
         safeworkers_name = "EventletWorker"

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from safeworkers import guard
 from safeworkers import settings as settings_mod
+from safeworkers.workers._afterpatch import AfterPatchMixin
 from safeworkers.workers._base import (
     SafeWorkerMixin,
     find_missing,
@@ -37,7 +38,7 @@ if _missing is not None:
     GeventWorker: type = missing_extra_worker("GeventWorker", "gevent", _missing)
 else:
 
-    class GeventWorker(SafeWorkerMixin, _GunicornGeventWorker):  # type: ignore[misc,no-redef]
+    class GeventWorker(AfterPatchMixin, SafeWorkerMixin, _GunicornGeventWorker):  # type: ignore[misc,no-redef]
         """Greenlets on gevent's hub; trio-importing libraries cannot kill it."""
 
         safeworkers_name = "GeventWorker"

@@ -1,0 +1,343 @@
+"""``safeworkers check APP``: boot the app for real under each candidate worker.
+
+Each candidate (our workers and their upstream twins, gevent and eventlet
+included, plus hypercorn for ASGI apps) is started in its own process tree
+with :mod:`safeworkers.testing`, optionally with Trio's platform simulated
+(``--simulate darwin``), and sent one request. The matrix says, per worker,
+"serves" with the status, or the one-line cause of the failure (the
+exception type and message from the server's log). Boots run in parallel
+(``--jobs``), each bounded by ``--timeout``.
+
+The exit status is 1 when a worker the user intends fails: the ``--worker``
+names, else the worker ``safeworkers recommend`` (what AutoWorker would
+pick) chooses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from safeworkers import _simulate, detect, testing
+
+Status = Literal["serves", "fails", "skipped"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A worker to boot: its name in the matrix (and for ``--worker``), server and ``-k``."""
+
+    name: str
+    server: testing.ServerName
+    worker: str
+    args: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # distributions it needs
+    extra: str | None = None  # the safeworkers extra that brings them
+
+
+def _ours(
+    name: str, *args: str, needs: tuple[str, ...] = (), extra: str | None = None
+) -> Candidate:
+    return Candidate(f"safeworkers.{name}", "gunicorn", f"safeworkers.{name}", args, needs, extra)
+
+
+def _upstream(
+    name: str, *args: str, needs: tuple[str, ...] = (), extra: str | None = None
+) -> Candidate:
+    return Candidate(name, "gunicorn", name, args, needs, extra)
+
+
+def _hypercorn(worker: str, needs: tuple[str, ...]) -> Candidate:
+    return Candidate(f"hypercorn:{worker}", "hypercorn", worker, (), ("hypercorn", *needs), "trio")
+
+
+#: Each of ours beside its upstream twin.
+WSGI: tuple[Candidate, ...] = (
+    _ours("AutoWorker"),
+    _ours("SyncWorker"),
+    _upstream("sync"),
+    _ours("ThreadWorker", "--threads", "2"),
+    _upstream("gthread", "--threads", "2"),
+    _ours("GeventWorker", needs=("gevent",), extra="gevent"),
+    _upstream("gevent", needs=("gevent",), extra="gevent"),
+    _ours("EventletWorker", needs=("eventlet",), extra="eventlet"),
+    _upstream("eventlet", needs=("eventlet",), extra="eventlet"),
+)
+ASGI: tuple[Candidate, ...] = (
+    _ours("AutoWorker"),
+    _ours("TrioWorker", needs=("trio", "hypercorn"), extra="trio"),
+    _hypercorn("trio", ("trio",)),
+    _upstream("asgi"),  # gunicorn >= 24's asyncio worker
+    _hypercorn("asyncio", ()),
+)
+UVICORN = Candidate("uvicorn_worker.UvicornWorker", "gunicorn", "uvicorn_worker.UvicornWorker")
+
+
+def candidate(name: str) -> Candidate:
+    """The candidate ``--worker NAME`` means: ours by short or full name, upstream, hypercorn:X."""
+    known = {c.name: c for c in (*WSGI, *ASGI, UVICORN)}
+    for key in (name, f"safeworkers.{name}"):
+        if key in known:
+            return known[key]
+    if name.startswith("hypercorn:"):
+        return Candidate(name, "hypercorn", name.partition(":")[2], (), ("hypercorn",), "trio")
+    return Candidate(name, "gunicorn", name)
+
+
+def candidates(app_kind: str) -> list[Candidate]:
+    if app_kind == "asgi":
+        installed = detect.package_version("uvicorn-worker") is not None
+        return [*ASGI, *([UVICORN] if installed else [])]
+    return list(WSGI)
+
+
+@dataclass
+class Result:
+    name: str
+    server: str
+    status: Status
+    intended: bool = False
+    http_status: int | None = None
+    cause: str | None = None
+    seconds: float = 0.0
+    command: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ the cause, in one line
+
+#: An exception line, also inside an exception group's "  | " frame; the message is optional.
+_EXCEPTION = re.compile(
+    r"^[ \t|]*((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Unavailable|Failure))(?:: (.*))?$"
+)
+_OURS = re.compile(r"\[ERROR\] safeworkers: (.*)$")
+_GUNICORN_ERROR = re.compile(r"^Error: (.*?):?\s*$")
+_REASON = re.compile(r"\[ERROR\] Reason: (.*)$")
+
+
+def one_line_cause(log: str) -> str | None:
+    """The line a user would paste: our own error, gunicorn's ``Error:`` line, the
+    last exception (type and message), or gunicorn's stated reason, in that order."""
+    lines = log.splitlines()
+    for pattern in (_OURS, _GUNICORN_ERROR, _EXCEPTION, _REASON):
+        for line in reversed(lines):
+            match = pattern.search(line.rstrip())
+            if match:
+                return ": ".join(g for g in match.groups() if g).strip()
+    return None
+
+
+# ------------------------------------------------------------------ what AutoWorker would pick
+
+_DECIDE = "import sys; from safeworkers import _check; _check._decide(sys.argv[1])"
+
+
+def _decide(target: str) -> None:
+    """In a child: print, as JSON, what ``safeworkers recommend TARGET`` decides."""
+    from safeworkers import cli  # the same facts as AutoWorker: the code, the process, the app
+
+    try:
+        decision = cli.decide(target)
+        facts: dict[str, Any] = {"app_kind": decision.app_kind, **asdict(decision.choice)}
+    except SystemExit as exc:  # one-line "cannot import ..." and policy messages
+        facts = {"error": str(exc.code).removeprefix("safeworkers: ")}
+    print(json.dumps(facts))
+
+
+def autoworker_choice(target: str, timeout: float) -> dict[str, Any]:
+    """What AutoWorker would pick for ``target``, as ``safeworkers recommend`` decides:
+    ``{app_kind, server, worker_class, reasons}``, or ``{error}``.
+
+    The one place ``check`` asks; it runs in a child, so importing the app (and
+    whatever the app patches) stays out of this process.
+    """
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _DECIDE, target],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"importing {target} took longer than {timeout:g}s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        cause = one_line_cause(done.stderr) or done.stderr.strip()[-300:]
+        return {"error": f"cannot decide for {target}: {cause}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def _pythonpath() -> str:
+    return os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
+
+
+# ------------------------------------------------------------------ booting
+
+
+def boot(cand: Candidate, app: str, *, simulate: str | None, path: str, timeout: float) -> Result:
+    """Start ``app`` under ``cand``, send ``GET path``, stop; what happened."""
+    result = Result(cand.name, cand.server, "fails")
+    missing = [n for n in cand.needs if detect.package_version(n) is None]
+    if missing:
+        result.status = "skipped"
+        extra = f" (pip install 'safeworkers[{cand.extra}]')" if cand.extra else ""
+        result.cause = f"{', '.join(missing)} not installed{extra}"
+        return result
+    started = time.monotonic()
+    server = testing.start(
+        cand.server,
+        app,
+        "-w",
+        "1",
+        *cand.args,
+        worker=cand.worker,
+        simulate=simulate,
+        wait=False,
+        keep_settings=True,
+        pythonpath=[os.getcwd()],
+        graceful_timeout=1,
+    )
+    result.command = list(server.argv)
+    try:
+        response = server.wait_ready(timeout, path=path)
+    except testing.ServerExited:
+        result.cause = one_line_cause(server.log) or f"exited with {server.proc.returncode}"
+    except testing.ServerNotReady:
+        found = one_line_cause(server.log)
+        result.cause = f"no answer within {timeout:g}s" + (f" ({found})" if found else "")
+    else:
+        result.http_status = response.status
+        if response.status < 500:
+            result.status = "serves"
+        else:
+            found = one_line_cause(server.log)
+            result.cause = f"answers {response.status}" + (f": {found}" if found else "")
+    finally:
+        server.stop(timeout=5)
+        result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+# ------------------------------------------------------------------ the command
+
+
+def _intended_names(args: argparse.Namespace, choice: dict[str, Any]) -> list[str]:
+    if args.worker:
+        return [candidate(name).name for name in args.worker]
+    if "error" in choice:
+        return []
+    worker = choice["worker_class"]
+    return [f"hypercorn:{worker}" if choice["server"] == "hypercorn" else candidate(worker).name]
+
+
+def run(args: argparse.Namespace) -> int:
+    if ":" not in args.app:
+        raise SystemExit(f"safeworkers: {args.app!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    choice = autoworker_choice(args.app, args.timeout)
+    if "error" in choice and not args.worker:
+        raise SystemExit(f"safeworkers: {choice['error']}")
+    intended = _intended_names(args, choice)
+    matrix = (
+        [candidate(n) for n in intended]
+        if args.only
+        else candidates(choice.get("app_kind", "wsgi"))
+    )
+    for name in intended:
+        if name not in {c.name for c in matrix}:
+            matrix.append(candidate(name))
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [
+            pool.submit(
+                boot, c, args.app, simulate=args.simulate, path=args.path, timeout=args.timeout
+            )
+            for c in matrix
+        ]
+        results = [f.result() for f in futures]
+    for result in results:
+        result.intended = result.name in intended
+    ok = all(r.status == "serves" for r in results if r.intended)
+    if args.json:
+        report = {
+            "app": args.app,
+            "path": args.path,
+            "simulate": args.simulate,
+            "autoworker": choice,
+            "intended": intended,
+            "ok": ok,
+            "results": [asdict(r) for r in results],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        _print_matrix(args, choice, results, intended, ok)
+    return 0 if ok else 1
+
+
+def _print_matrix(
+    args: argparse.Namespace,
+    choice: dict[str, Any],
+    results: Sequence[Result],
+    intended: Sequence[str],
+    ok: bool,
+) -> None:
+    where = f", Trio seeing {args.simulate}" if args.simulate else ""
+    print(f"safeworkers check {args.app}: GET {args.path}{where}")
+    if "error" in choice:
+        print(f"AutoWorker would pick: unknown ({choice['error']})")
+    else:
+        shown = _intended_names(argparse.Namespace(worker=None), choice)[0]
+        print(f"AutoWorker would pick: {shown} ({'; '.join(choice['reasons'])})")
+    width = max(len(r.name) for r in results) + 2
+    print()
+    print(f"  {'worker':<{width}}{'server':<11}result")
+    for r in results:
+        mark = "*" if r.intended else " "
+        if r.status == "serves":
+            outcome = f"serves ({r.http_status}, {r.seconds:.1f} s)"
+        else:
+            outcome = f"{r.status}: {r.cause}"
+        print(f"{mark} {r.name:<{width}}{r.server:<11}{outcome}")
+    print()
+    verdict = "serves" if ok else "FAILS"
+    print(f"* intended ({', '.join(intended)}): {verdict}")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``safeworkers check`` on the command's sub-parsers."""
+    parser = commands.add_parser(
+        "check",
+        help="boot the app under each worker for real and print what serves",
+        description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
+    )
+    parser.add_argument("app", metavar="MODULE:APP", help="as gunicorn takes it, from this folder")
+    parser.add_argument(
+        "--worker",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="the workers you intend: safeworkers.GeventWorker, GeventWorker, "
+        "gevent, hypercorn:trio, ... (default: what AutoWorker would pick)",
+    )
+    parser.add_argument(
+        "--simulate",
+        choices=_simulate.CHOICES,
+        help="make Trio's backend selection see this platform (macOS/BSD failures on Linux)",
+    )
+    parser.add_argument("--path", default="/", help="the path to request (default /)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--only", action="store_true", help="boot only the intended workers")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds each boot may take (default 30)"
+    )
+    parser.add_argument("--jobs", type=int, default=4, help="boots at the same time (default 4)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,347 @@
+"""``safeworkers template NAME``: deployment files rendered from package data.
+
+The templates live in ``safeworkers/templates/<NAME>/`` and use ``{{ key }}``
+placeholders (nothing else: no logic in the files), filled from a
+:class:`Params` and what follows from it (the socket path, the port, whether
+nginx buffers, why this worker). ``examples/configs/`` holds every template
+rendered for the demo app; tests/unit/test_templates.py keeps it identical
+to what this module renders, and tests/integration/test_template_tools.py
+checks each file with its real tool (gunicorn, hypercorn, systemd-analyze,
+hadolint, kubernetes-validate, yamllint, nginx, supervisord, honcho).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import textwrap
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+#: Shared numbers, so the files agree with each other and with gunicorn_config
+#: (GRACEFUL_TIMEOUT is its graceful_timeout; a test keeps them equal).
+GRACEFUL_TIMEOUT = 30
+STOP_TIMEOUT = GRACEFUL_TIMEOUT + 10  # systemd, docker, supervisord: above graceful_timeout
+PRESTOP_SLEEP = 5  # kubernetes: time for endpoints to drop the pod before SIGTERM
+TERMINATION_GRACE = PRESTOP_SLEEP + GRACEFUL_TIMEOUT + 10
+SOCKET_UMASK = 0o117  # unix sockets 0660: owner and group (nginx's) only
+DEFAULT_APP = "myproject.wsgi:app"
+DEFAULT_NAME = "webapp"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One template: its files (source in the package -> output name) and defaults."""
+
+    description: str
+    files: tuple[tuple[str, str], ...]
+    bind: str  # default --bind; "{name}" is replaced
+    worker: str
+    server: str = "gunicorn"  # which server the --worker values are for
+
+
+_UNIX = "unix:/run/{name}/gunicorn.sock"
+TEMPLATES: dict[str, Spec] = {
+    "gunicorn": Spec(
+        "gunicorn.conf.py on top of safeworkers.gunicorn_config",
+        (("gunicorn.conf.py.in", "gunicorn.conf.py"),),
+        _UNIX,
+        "safeworkers.AutoWorker",
+    ),
+    "hypercorn": Spec(
+        "hypercorn.toml, and hypercorn_config.py on top of safeworkers.hypercorn_config",
+        (("hypercorn.toml", "hypercorn.toml"), ("hypercorn_config.py.in", "hypercorn_config.py")),
+        "unix:/run/{name}/hypercorn.sock",
+        "trio",
+        server="hypercorn",
+    ),
+    "systemd": Spec(
+        "a socket-activated, hardened service: NAME.service and NAME.socket",
+        (("unit.service", "{name}.service"), ("unit.socket", "{name}.socket")),
+        _UNIX,
+        "safeworkers.AutoWorker",
+    ),
+    "docker": Spec(
+        "Dockerfile (non-root, STOPSIGNAL, HEALTHCHECK) and compose.yaml",
+        (("Dockerfile", "Dockerfile"), ("compose.yaml", "compose.yaml")),
+        "0.0.0.0:8000",
+        "safeworkers.AutoWorker",
+    ),
+    "kubernetes": Spec(
+        "Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler",
+        (
+            ("deployment.yaml", "deployment.yaml"),
+            ("service.yaml", "service.yaml"),
+            ("pdb.yaml", "pdb.yaml"),
+            ("hpa.yaml", "hpa.yaml"),
+        ),
+        "0.0.0.0:8000",
+        "safeworkers.AutoWorker",
+    ),
+    "nginx": Spec(
+        "an nginx site proxying to gunicorn's Unix socket",
+        (("site.conf", "{name}.conf"),),
+        _UNIX,
+        "safeworkers.AutoWorker",
+    ),
+    "supervisord": Spec(
+        "a supervisord [program] section",
+        (("program.conf", "{name}.conf"),),
+        _UNIX,
+        "safeworkers.AutoWorker",
+    ),
+    "procfile": Spec(
+        "a Procfile (Heroku, Dokku, honcho, foreman): the platform sets PORT",
+        (("Procfile", "Procfile"),),
+        "0.0.0.0:$PORT",
+        "safeworkers.AutoWorker",
+    ),
+}
+
+#: Why each worker, in one comment line (or two). Keyed by the ``-k`` value.
+WHY: dict[str, str] = {
+    "safeworkers.AutoWorker": (
+        "it picks the worker in each worker process (sync; gthread with --threads; "
+        "Trio for Trio apps; asyncio for other ASGI apps), logs the choice and why, "
+        "and never monkey-patches unless SAFEWORKERS_BACKEND asks for gevent or eventlet"
+    ),
+    "safeworkers.SyncWorker": (
+        "one request at a time per process: the fastest fit for a WSGI app behind a buffering proxy"
+    ),
+    "safeworkers.ThreadWorker": (
+        "a thread pool per process (set --threads) for WSGI apps that wait on I/O"
+    ),
+    "safeworkers.GeventWorker": (
+        "gevent serves many slow, I/O-bound WSGI requests per process; it installs "
+        "the Trio import guard before patching, so httpx/anyio imports cannot kill it"
+    ),
+    "safeworkers.EventletWorker": (
+        "for apps that depend on eventlet: it runs on gunicorn >= 26, which dropped "
+        "-k eventlet, with the Trio import guard installed before patching"
+    ),
+    "safeworkers.TrioWorker": (
+        "it serves ASGI apps on Trio (hypercorn's trio serving) under gunicorn's "
+        "process management: the only worker for Trio-only apps"
+    ),
+    "trio": (
+        "Trio serves any ASGI app, and Trio-only apps need it (WSGI apps: use "
+        "asyncio, hypercorn's WSGI adapter fails at lifespan start-up on Trio)"
+    ),
+    "asyncio": "asyncio serves ASGI apps that call asyncio directly",
+    "uvloop": "asyncio on uvloop: the fastest for ASGI apps that call asyncio directly",
+}
+
+#: Workers that handle one request at a time per thread: nginx buffers for them,
+#: so a slow client cannot hold a worker.
+_BUFFERED = {
+    "safeworkers.AutoWorker",
+    "safeworkers.SyncWorker",
+    "safeworkers.ThreadWorker",
+    "sync",
+    "gthread",
+}
+_HYPERCORN_WORKERS = ("trio", "asyncio", "uvloop")
+
+
+class TemplateError(ValueError):
+    """Bad template parameters; the message says which and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Params:
+    app: str = DEFAULT_APP
+    name: str = DEFAULT_NAME
+    worker: str | None = None  # None: the template's default
+    bind: str | None = None  # None: the template's default
+    prefix: str | None = None  # None: /srv/NAME
+    user: str | None = None  # None: DynamicUser (systemd), NAME (supervisord)
+
+
+def _check(params: Params, template: str) -> None:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", params.name):
+        raise TemplateError(
+            f"--name {params.name!r}: use lower-case letters, digits and '-', "
+            "starting with a letter (it names units, users and Kubernetes objects)"
+        )
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?", params.app):
+        raise TemplateError(f"--app {params.app!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    if params.prefix is not None and not params.prefix.startswith("/"):
+        raise TemplateError(f"--prefix {params.prefix!r} must be an absolute path")
+    if params.user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", params.user):
+        raise TemplateError(f"--user {params.user!r} is not a valid user name")
+    worker = params.worker or TEMPLATES[template].worker
+    if TEMPLATES[template].server == "hypercorn" and worker not in _HYPERCORN_WORKERS:
+        raise TemplateError(
+            f"--worker {worker!r}: hypercorn's workers are {', '.join(_HYPERCORN_WORKERS)}"
+        )
+    if TEMPLATES[template].server == "gunicorn" and worker in ("trio", "uvloop"):
+        raise TemplateError(
+            f"--worker {worker!r} is a hypercorn worker: under gunicorn use "
+            "safeworkers.TrioWorker, or the hypercorn template"
+        )
+    if any(c in worker for c in " \"'\n\\"):
+        raise TemplateError(f"--worker {worker!r} is not a worker class name")
+
+
+def _split_bind(bind: str) -> tuple[str | None, str, str]:
+    """``(socket path or None, host, port)``."""
+    if bind.startswith("unix:"):
+        return bind.removeprefix("unix:"), "", ""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not (port.isdigit() or port == "$PORT"):
+        raise TemplateError(f"--bind {bind!r} is neither unix:PATH nor HOST:PORT")
+    return None, host.strip("[]"), port
+
+
+def context(template: str, params: Params) -> dict[str, str]:
+    """Every placeholder's value for ``template``."""
+    if template not in TEMPLATES:
+        raise TemplateError(f"no template {template!r}: choose from {', '.join(TEMPLATES)}")
+    _check(params, template)
+    spec = TEMPLATES[template]
+    name = params.name
+    worker = params.worker or spec.worker
+    bind = params.bind or spec.bind.format(name=name)
+    socket_path, host, port = _split_bind(bind)
+    needs_tcp = template in ("docker", "kubernetes")
+    if needs_tcp and socket_path is not None:
+        raise TemplateError(f"the {template} template needs a TCP --bind (e.g. 0.0.0.0:8000)")
+    if template == "nginx" and socket_path is None:
+        raise TemplateError("the nginx template proxies to a Unix socket: --bind unix:PATH")
+    why = WHY.get(worker, "chosen with --worker")
+    buffered = worker in _BUFFERED
+    prefix = params.prefix or f"/srv/{name}"
+    return {
+        "app": params.app,
+        "name": name,
+        "name_var": name.replace("-", "_"),
+        "worker": worker,
+        "why": why,
+        "bind": bind,
+        "socket_path": socket_path or "",
+        "listen_stream": socket_path or f"{host}:{port}",
+        "port": port,
+        "prefix": prefix,
+        "venv": f"{prefix}/.venv",
+        "user": params.user or name,
+        "systemd_user": f"User={params.user}" if params.user else "DynamicUser=yes",
+        "buffering": "on" if buffered else "off",
+        "buffering_why": (
+            "Buffering on: nginx reads the whole response, so a slow client never holds a worker "
+            "that serves one request at a time"
+            if buffered
+            else "Buffering off: this worker streams (server-sent events, long responses) and can "
+            "wait on slow clients itself"
+        ),
+        "graceful_timeout": str(GRACEFUL_TIMEOUT),
+        "stop_timeout": str(STOP_TIMEOUT),
+        "prestop_sleep": str(PRESTOP_SLEEP),
+        "termination_grace": str(TERMINATION_GRACE),
+        "umask": f"0{SOCKET_UMASK:o}",  # gunicorn --umask 0117
+        "umask_octal": f"0o{SOCKET_UMASK:o}",  # Python and TOML: 0o117
+    }
+
+
+_PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
+#: A comment line that starts with a placeholder: its text is wrapped at 79 columns.
+_COMMENT_LINE = re.compile(r"^([ \t]*[#;]+ )\{\{ (\w+) \}\}(.*)$", re.M)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    def comment(match: re.Match[str]) -> str:
+        prefix, key, rest = match.groups()
+        return textwrap.fill(
+            values[key] + rest, width=79, initial_indent=prefix, subsequent_indent=prefix
+        )
+
+    text = _COMMENT_LINE.sub(comment, text)
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def render(template: str, params: Params | None = None) -> dict[str, str]:
+    """``{output file name: content}`` for ``template``."""
+    values = context(template, params or Params())
+    folder = resources.files("safeworkers") / "templates" / template
+    rendered: dict[str, str] = {}
+    for source, target in TEMPLATES[template].files:
+        text = (folder / source).read_text(encoding="utf-8")
+        rendered[target.format(name=values["name"])] = _fill(text, values)
+    return rendered
+
+
+def write(files: dict[str, str], directory: Path, *, force: bool) -> list[Path]:
+    """Write ``files`` into ``directory``; refuse to replace different files unless ``force``."""
+    paths = [directory / name for name in files]
+    clashes = [p for p in paths if p.exists() and p.read_text(encoding="utf-8") != files[p.name]]
+    if clashes and not force:
+        raise TemplateError(
+            f"{', '.join(map(str, clashes))} exists and differs: use --force to replace it"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        path.write_text(files[path.name], encoding="utf-8")
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    params = Params(
+        app=args.app,
+        name=args.name,
+        worker=args.worker,
+        bind=args.bind,
+        prefix=args.prefix,
+        user=args.user,
+    )
+    names = list(TEMPLATES) if args.template == "all" else [args.template]
+    try:
+        if args.template == "all" and args.output is None:
+            raise TemplateError("'all' writes a folder per template: give -o DIR")
+        if args.template == "all" and args.bind:
+            raise TemplateError(
+                "templates listen on different kinds of address: --bind per template"
+            )
+        outputs: list[tuple[Path | None, dict[str, str]]] = []
+        for name in names:
+            if args.template == "all":
+                # --worker names a gunicorn worker: hypercorn's template keeps its own.
+                server = TEMPLATES[name].server
+                params_for = params if server == "gunicorn" else replace(params, worker=None)
+                directory: Path | None = Path(args.output) / name
+            else:
+                params_for = params
+                directory = Path(args.output) if args.output else None
+            outputs.append((directory, render(name, params_for)))
+        for directory, files in outputs:
+            if directory is None:
+                for file_name, text in files.items():
+                    if len(files) > 1:
+                        print(f"==> {file_name} <==")
+                    sys.stdout.write(text)
+            else:
+                for path in write(files, directory, force=args.force):
+                    print(f"wrote {path}", file=sys.stderr)
+    except (TemplateError, OSError) as exc:
+        raise SystemExit(f"safeworkers: {exc}") from None
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``safeworkers template`` on the command's sub-parsers."""
+    listing = "; ".join(f"{n}: {s.description}" for n, s in TEMPLATES.items())
+    parser = commands.add_parser(
+        "template",
+        help="render deployment files (gunicorn, systemd, docker, kubernetes, nginx, ...)",
+        description=f"Render deployment files. Templates: {listing}.",
+    )
+    parser.add_argument("template", metavar="NAME", choices=[*TEMPLATES, "all"])
+    parser.add_argument("-o", "--output", metavar="DIR", help="write files here (default: print)")
+    parser.add_argument("--app", default=DEFAULT_APP, metavar="MODULE:APP")
+    parser.add_argument("--name", default=DEFAULT_NAME, help="service name (units, user, labels)")
+    parser.add_argument("--worker", help="worker class (default: each template's)")
+    parser.add_argument("--bind", help="unix:PATH or HOST:PORT (default: each template's)")
+    parser.add_argument("--prefix", help="where the app and its .venv live (default /srv/NAME)")
+    parser.add_argument("--user", help="run as this user (systemd default: DynamicUser)")
+    parser.add_argument("--force", action="store_true", help="replace files that differ")
+    parser.set_defaults(func=run)

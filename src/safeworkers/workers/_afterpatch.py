@@ -1,0 +1,127 @@
+"""The after-patch hook: user code that runs after a green worker patched, before the app loads.
+
+Some integrations must be switched on *after* monkey-patching and before the
+app's modules are imported: ``grpc.experimental.gevent.init_gevent()``,
+psycogreen's ``patch_psycopg()``. gunicorn has no hook there: ``post_fork``
+runs before a green worker patches, ``post_worker_init`` after the app is
+loaded. The green workers call this one at the start of ``load_wsgi``: after
+patching, after gunicorn applied ``--env`` and dropped privileges (as for the
+app import itself), and right before the app is imported.
+
+Where the hook comes from, first found wins:
+
+1. ``SAFEWORKERS_AFTER_PATCH=module:function``;
+2. a function ``safeworkers_after_patch(worker)`` in the gunicorn config
+   (``-c gunicorn.conf.py`` or ``-c python:module``). gunicorn drops names it
+   does not know from the settings, but keeps the config module itself: a
+   file as ``sys.modules["__config__"]`` (gunicorn 20.1 to 27), a
+   ``python:`` config as the imported module. Workers are forked from the
+   master, so the function is there, as the config defined it.
+
+A hook that cannot be imported or that raises stops the worker as a boot
+failure ("Worker failed to boot"), with one line that names the hook and the
+error: an integration that did not switch on would serve broken requests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from safeworkers.workers._base import boot_failure
+
+if TYPE_CHECKING:
+    from safeworkers.settings import Settings
+
+#: The name of the hook function in a gunicorn config.
+CONFIG_NAME = "safeworkers_after_patch"
+#: Where gunicorn keeps a config file's module (``gunicorn.app.base``).
+_CONFIG_FILE_MODULE = "__config__"
+
+
+def config_module(cfg: Any) -> Any:
+    """The module gunicorn executed as its config, if it is still loaded."""
+    location = getattr(cfg, "config", None)
+    if not isinstance(location, str) or not location:
+        return None
+    if location.startswith("python:"):
+        return sys.modules.get(location[len("python:") :])
+    return sys.modules.get(_CONFIG_FILE_MODULE)
+
+
+class HookError(Exception):
+    """The configured hook cannot be loaded."""
+
+
+def find(current: Settings, cfg: Any) -> tuple[str, Callable[..., Any]] | None:
+    """``(where it was named, hook)``, or ``None`` when no hook is configured.
+
+    Raises :class:`HookError` when the named hook cannot be loaded.
+    """
+    if current.after_patch:
+        return f"SAFEWORKERS_AFTER_PATCH={current.after_patch}", _load(current.after_patch)
+    module = config_module(cfg)
+    hook = getattr(module, CONFIG_NAME, None) if module is not None else None
+    if hook is None:
+        return None
+    source = getattr(module, "__file__", None) or cfg.config
+    where = f"{CONFIG_NAME} in the gunicorn config ({source})"
+    if not callable(hook):
+        raise HookError(f"{where} is not a function: it is {type(hook).__name__}")
+    return where, hook
+
+
+def _load(target: str) -> Callable[..., Any]:
+    where = f"SAFEWORKERS_AFTER_PATCH={target}"
+    module_name, _, attribute = target.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        message = f"{where}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        raise HookError(message) from None
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise HookError(f"{where}: {module_name!r} has no {attribute!r}") from None
+    if not callable(value):
+        raise HookError(f"{where}: {attribute!r} is not a function: it is {type(value).__name__}")
+    hook: Callable[..., Any] = value
+    return hook
+
+
+def call(worker: Any) -> None:
+    """Run the configured hook with ``worker``; a failure stops the worker as a boot failure."""
+    try:
+        found = find(worker.safeworkers_settings, worker.cfg)
+    except HookError as exc:
+        boot_failure(worker.log, f"after-patch hook: {exc}")
+        return
+    if found is None:
+        return
+    where, hook = found
+    name = type(worker).__name__
+    worker.log.info("safeworkers %s: calling the after-patch hook (%s)", name, where)
+    try:
+        hook(worker)
+    except Exception as exc:
+        worker.log.debug("safeworkers: the after-patch hook failed:", exc_info=True)
+        boot_failure(
+            worker.log,
+            f"after-patch hook ({where}) raised {type(exc).__name__}: {exc}; the worker stops "
+            "rather than serve without what the hook sets up (--log-level debug shows the "
+            "traceback)",
+        )
+
+
+class AfterPatchMixin:
+    """Calls the after-patch hook right before the app is imported (green workers only)."""
+
+    #: Read by SafeWorkerMixin to tell the user when a worker will not call the hook.
+    safeworkers_calls_after_patch: ClassVar[bool] = True
+
+    def load_wsgi(self) -> None:
+        call(self)
+        super().load_wsgi()  # type: ignore[misc]
