@@ -11,7 +11,7 @@ PORT   ?= 8000
 JOBS   ?= 2
 LINTED := $(wildcard src tests examples bench)
 
-.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn
+.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn soak
 
 venv: $(STAMP)
 
@@ -37,6 +37,12 @@ pytest: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --timeout 180
 
 test: lint typecheck pytest
+
+# The reliability suite (tests/reliability, part of `make test`) with ten
+# times the requests, reloads, kills and hostile rounds.
+SOAK ?= 10
+soak: $(STAMP)
+	SWTEST_SOAK=$(SOAK) $(BIN)/pytest -n $(JOBS) tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
