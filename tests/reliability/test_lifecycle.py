@@ -9,6 +9,7 @@ here (bounded for CI); ``make soak`` multiplies them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -25,7 +26,7 @@ from tests.reliability.conftest import (
     transport,
     wait_until,
 )
-from tests.reliability.load import Load, Stats, one_request
+from tests.reliability.load import Load, Stats, connect, one_request, read_all, status_of
 from tests.reliability.report import record
 
 pytestmark = pytest.mark.timeout(180 * SOAK)
@@ -182,3 +183,26 @@ def test_sigkill_of_a_worker_is_respawned_and_costs_at_most_its_requests(
     assert stats.failed <= CLIENTS * SOAK, f"{stats}\n{server.log[-6000:]}"
     assert stats.non_2xx == 0, stats
     assert stats.ok >= 200 * SOAK
+
+
+@pytest.mark.parametrize(
+    "spec", [p.values[0] for p in WORKER_TRANSPORTS if not p.values[1]], ids=lambda s: s.name
+)
+def test_a_connection_accepted_before_the_stop_gets_its_request_answered(spec: Spec) -> None:
+    """The deterministic form of the SIGHUP race: connect, stop the worker, then ask.
+
+    The connection was accepted (or sits in the backlog) before the stop, so
+    gunicorn's workers answer its request; hypercorn's own stop closed it as
+    "idle" without reading it.
+    """
+    with _serve(spec, False, "--keep-alive", "5") as server:
+        sock = connect(server)
+        with contextlib.closing(sock):
+            time.sleep(0.5)  # accepted by a worker (or queued for one)
+            server.signal(signal.SIGTERM)
+            time.sleep(0.5)  # the stop has begun
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            response = read_all(sock)
+        code = server.wait(timeout=15)
+    assert status_of(response) == 200, (response[:200], server.log[-4000:])
+    assert code == 0
