@@ -9,9 +9,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # pytest workers: the reference machine has 2 cores.
 JOBS   ?= 2
-LINTED := $(wildcard src tests examples bench)
+LINTED := $(wildcard src tests examples bench noxfile.py)
 
-.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn soak
+.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn soak pythons pythons-all
 
 venv: $(STAMP)
 
@@ -36,7 +36,16 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --timeout 180
 
-test: lint typecheck pytest
+# The whole suite on this venv's Python, then a fast subset (unit, guard
+# matrix, one real server per worker) on the other supported Pythons.
+test: lint typecheck pytest pythons
+
+pythons: $(STAMP)
+	$(BIN)/nox -s subset
+
+# The whole suite on every supported Python (3.10-3.13).
+pythons-all: $(STAMP)
+	$(BIN)/nox -s tests
 
 # The reliability suite (tests/reliability, part of `make test`) with ten
 # times the requests, reloads, kills and hostile rounds.
@@ -48,7 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox .mypy_cache .pytest_cache .ruff_cache
 
 # The worker tests against another gunicorn release line, e.g.
 #   make test-gunicorn GUNICORN=23   (or 25; CI runs the newest through `make test`)

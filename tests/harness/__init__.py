@@ -45,6 +45,8 @@ GUARDS = ("without", "guard", "preimport")
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
+    #: where it failed: "patch" (importing or running the patcher) or "scenario"
+    stage: str | None
     exc_type: str | None
     exc_mro: tuple[str, ...]
     message: str
@@ -94,6 +96,7 @@ def run(
     data = json.loads(lines[-1])
     return Outcome(
         ok=data["ok"],
+        stage=data.get("stage"),
         exc_type=data.get("exc_type"),
         exc_mro=tuple(data.get("exc_mro", ())),
         message=data.get("message", ""),
