@@ -46,7 +46,7 @@ nox.options.error_on_missing_interpreters = True
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-e", ".[all,test]")
+    session.install("-e", ".[dev]")  # mkdocs too: the docs build is a test
 
 
 @nox.session(python=PYTHONS)

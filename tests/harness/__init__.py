@@ -26,6 +26,7 @@ It reproduces Trio's *backend selection*, nothing more.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -104,3 +105,13 @@ def run(
         returncode=proc.returncode,
         stderr=proc.stderr,
     )
+
+
+@functools.cache
+def eventlet_imports_trio() -> bool:
+    """Whether importing eventlet imports trio here (so, unguarded, it dies under its own patching).
+
+    eventlet imports dnspython; dnspython before 2.9 (the newest for Python
+    3.10) imports httpcore for DNS-over-HTTPS, and httpcore imports trio.
+    """
+    return run("import dns.query, sys\nresult = 'trio' in sys.modules").result is True

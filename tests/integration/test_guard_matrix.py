@@ -53,16 +53,6 @@ def expected_failure(scenario: str, patch: str, platform: str, guard: str) -> st
     return trio_import_failure(patch, platform)
 
 
-def eventlet_imports_trio() -> bool:
-    """Whether importing eventlet imports trio here (so it dies under its own patching).
-
-    eventlet imports dnspython; dnspython before 2.9 (the newest for Python
-    3.10) imports httpcore for DNS-over-HTTPS, and httpcore imports trio.
-    """
-    code = "import dns.query, sys\nresult = 'trio' in sys.modules"
-    return harness.run(code).result is True
-
-
 CELLS = [
     pytest.param(s, p, pl, g, id=f"{p}-{pl}-{g}-{s.replace(' ', '_')}")
     for p in harness.PATCHES
@@ -80,7 +70,7 @@ def test_matrix_cell(scenario: str, patch: str, platform: str, guard: str) -> No
         # Without safeworkers, eventlet's own import can pull trio in and die
         # with the failure `import trio` has here: today's crash, only earlier.
         assert (patch, guard) == ("eventlet", "without"), f"{outcome}\n{outcome.stderr}"
-        assert eventlet_imports_trio(), f"{outcome}\n{outcome.stderr}"
+        assert harness.eventlet_imports_trio(), f"{outcome}\n{outcome.stderr}"
         assert outcome.exc_type == trio_import_failure(patch, platform), outcome
         return
     if expected is None:
