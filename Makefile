@@ -53,7 +53,13 @@ SOAK ?= 10
 soak: $(STAMP)
 	SWTEST_SOAK=$(SOAK) $(BIN)/pytest -n $(JOBS) tests/reliability
 
-bench: $(STAMP)
+# Side-by-side benchmarks (bench/run.py): JSON in bench/results, the docs'
+# tables and chart. Record on a quiet machine (load average < 0.5).
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
 
 clean:
