@@ -98,7 +98,7 @@ def conditions(data: dict[str, Any]) -> str:
         f"Recorded {data['recorded']} on {quiet}: load average "
         f"{data['load_before']:.2f} before the run; {machine['cpus']} cores, "
         f"{machine['platform']}, Python {machine['python']}; {versions}. "
-        f"Load: `wrk -t1`, {settings['seconds']} s per run, {settings['rounds']} rounds "
+        f"Load: `wrk -t1`, {settings['seconds']} s per run, {settings['rounds']} round(s) "
         "per comparison, servers taking turns going first; medians."
     )
 
@@ -112,7 +112,7 @@ def blocks(data: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-_BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n)(.*?)(\n<!-- /bench:\2 -->)", re.S)
+_BLOCK = re.compile(r"(<!-- bench:(\w+) -->)\n(.*?)\n?(<!-- /bench:\2 -->)", re.S)
 
 
 def embedded(text: str) -> dict[str, str]:
@@ -125,7 +125,7 @@ def update_docs(data: dict[str, Any], pages: list[Path] = DOCS) -> None:
     for page in pages:
         text = page.read_text()
         new = _BLOCK.sub(
-            lambda m: m.group(1) + rendered.get(m.group(2), m.group(3)) + m.group(4), text
+            lambda m: f"{m.group(1)}\n{rendered.get(m.group(2), m.group(3))}\n{m.group(4)}", text
         )
         if new != text:
             page.write_text(new)
