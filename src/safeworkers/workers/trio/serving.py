@@ -29,32 +29,42 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
-from hypercorn.events import Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
 
 if TYPE_CHECKING:
     from hypercorn.config import Config
-    from hypercorn.events import Event
     from hypercorn.typing import AppWrapper
+
+
+class _IdleTimer(TrioSingleTask):
+    """hypercorn's idle-timer task, counting the requests that stopped it.
+
+    hypercorn stops the timer exactly when a request has been parsed (and
+    restarts it when the connection is idle again), so the count is the
+    number of requests this connection has received.
+    """
+
+    requests = 0
+
+    async def stop(self) -> None:
+        self.requests += 1
+        await super().stop()
 
 
 class Connection(TCPServer):
     """hypercorn's connection server; idle means *answered and* waiting."""
 
-    requests = 0
-
-    async def protocol_send(self, event: Event) -> None:
-        if isinstance(event, Updated) and not event.idle:
-            self.requests += 1  # a request was parsed: the idle timer stops
-        await super().protocol_send(event)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_task = self.timer = _IdleTimer()
 
     async def _idle_timeout(self) -> None:
-        # Runs while the connection waits for a request; cancelled (by
-        # hypercorn's idle task) as soon as one is parsed.
+        # Runs while the connection waits for a request; cancelled (by the
+        # timer's stop) as soon as one is parsed.
         with trio.move_on_after(self.config.keep_alive_timeout):
-            if self.requests:
+            if self.timer.requests:
                 await self.context.terminated.wait()
             else:
                 # Accepted before any stop: its first request is answered,
@@ -67,9 +77,9 @@ class Connection(TCPServer):
             await self._initiate_server_close()
 
 
-def _with_state(cls: Any, *args: Any, state: dict[str, Any]) -> Any:
-    """``cls(*args, state)`` where hypercorn takes lifespan state (0.15+), else ``cls(*args)``."""
-    if "state" in inspect.signature(cls).parameters:
+def _with_state(cls: Any, upstream: type, *args: Any, state: dict[str, Any]) -> Any:
+    """``cls`` bound to ``args``, plus ``state`` where hypercorn's ``upstream`` takes it (0.15+)."""
+    if "state" in inspect.signature(upstream).parameters:
         return partial(cls, *args, state)
     return partial(cls, *args)
 
@@ -91,14 +101,14 @@ async def serve(
 ) -> None:
     """Lifespan startup, serve ``sockets`` until ``stop`` is set, drain, lifespan shutdown."""
     state: dict[str, Any] = {}
-    lifespan = _with_state(Lifespan, app, config, state=state)()
+    lifespan = _with_state(Lifespan, Lifespan, app, config, state=state)()
     context = WorkerContext(None)
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         ssl_context = config.create_ssl_context()
         listeners = [_listener(sock, ssl_context) for sock in sockets]
-        handler = _with_state(Connection, app, config, context, state=dict(state))
+        handler = _with_state(Connection, TCPServer, app, config, context, state=dict(state))
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 accepting.start_soon(
