@@ -79,6 +79,11 @@ def _param(spec: Spec, unix: bool) -> object:
 
 #: (spec, unix) for every worker on TCP and on a Unix socket.
 WORKER_TRANSPORTS = [_param(spec, unix) for spec in SPECS for unix in (False, True)]
+#: every worker, once
+WORKER_SPECS = [
+    pytest.param(spec, id=spec.name, marks=p.marks)
+    for spec, p in zip(SPECS, WORKER_TRANSPORTS[::2], strict=True)
+]
 
 
 def twin_args(spec: Spec) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ import pytest
 from tests import servers
 from tests.reliability.conftest import (
     SOAK,
+    WORKER_SPECS,
     WORKER_TRANSPORTS,
     Spec,
     scaled,
@@ -35,7 +36,7 @@ CLIENTS = 4
 WORKERS = 2
 
 
-def _workers(server: servers.Server, count: int, *, none_of: set[int] = frozenset()) -> float:  # type: ignore[assignment]
+def _workers(server: servers.Server, count: int, *, none_of: frozenset[int] = frozenset()) -> float:
     """Wait until the master has ``count`` workers, none of them in ``none_of``."""
 
     def ready() -> bool:
@@ -61,8 +62,8 @@ def _record(scenario: str, spec: Spec, unix: bool, stats: Stats, detail: str = "
     )
 
 
-def _serve(spec: Spec, unix: bool, *args: str) -> servers.Server:
-    return servers.gunicorn(spec.app, *spec.worker_args, "-w", str(WORKERS), *args, unix=unix)  # type: ignore[return-value]
+def _serve(spec: Spec, unix: bool, *args: str) -> contextlib.AbstractContextManager[servers.Server]:
+    return servers.gunicorn(spec.app, *spec.worker_args, "-w", str(WORKERS), *args, unix=unix)
 
 
 @pytest.mark.parametrize(("spec", "unix"), WORKER_TRANSPORTS)
@@ -74,7 +75,7 @@ def test_sighup_twice_under_load_loses_nothing(spec: Spec, unix: bool) -> None:
         for _ in range(reloads):
             old = server.worker_pids()
             server.signal(signal.SIGHUP)
-            took.append(_workers(server, WORKERS, none_of=old))
+            took.append(_workers(server, WORKERS, none_of=frozenset(old)))
             load.wait_for(100)
     stats = load.stats
     _record(f"SIGHUP x{reloads} under load", spec, unix, stats, f"reload {max(took):.1f}s")
@@ -175,7 +176,7 @@ def test_sigkill_of_a_worker_is_respawned_and_costs_at_most_its_requests(
         for _ in range(SOAK):
             victim = min(server.worker_pids())
             os.kill(victim, signal.SIGKILL)
-            respawns.append(_workers(server, WORKERS, none_of={victim}))
+            respawns.append(_workers(server, WORKERS, none_of=frozenset({victim})))
             load.wait_for(100)
     stats = load.stats
     detail = f"respawned in {max(respawns):.1f}s"
@@ -185,9 +186,7 @@ def test_sigkill_of_a_worker_is_respawned_and_costs_at_most_its_requests(
     assert stats.ok >= 200 * SOAK
 
 
-@pytest.mark.parametrize(
-    "spec", [p.values[0] for p in WORKER_TRANSPORTS if not p.values[1]], ids=lambda s: s.name
-)
+@pytest.mark.parametrize("spec", WORKER_SPECS)
 def test_a_connection_accepted_before_the_stop_gets_its_request_answered(spec: Spec) -> None:
     """The deterministic form of the SIGHUP race: connect, stop the worker, then ask.
 
