@@ -158,7 +158,8 @@ def chart(data: dict[str, Any], path: Path = CHART) -> None:
     ax.set_xlabel("safeworkers / upstream (throughput: higher is better; boot: lower is better)")
     quiet = "quiet machine" if data["quiet"] else "BUSY machine: indicative only"
     ax.set_title(
-        f"safeworkers vs upstream, {data['recorded']} ({quiet}); black tick: target", fontsize=9
+        f"safeworkers / upstream, {data['recorded']} ({quiet})\nblack tick: target",
+        fontsize=9,
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
