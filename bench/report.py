@@ -89,14 +89,20 @@ def conditions(data: dict[str, Any]) -> str:
     machine = data["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in sorted(data["versions"].items()))
     quiet = (
-        "a quiet machine"
+        "a machine that was quiet when the run began"
         if data["quiet"]
         else "**a busy machine** (other jobs were running: these figures are indicative only)"
     )
     settings = data["settings"]
+    after = data.get("load_after")
+    during = (
+        f" and {after:.2f} at its end (the bench itself keeps about two processes busy)"
+        if after is not None
+        else ""
+    )
     return (
         f"Recorded {data['recorded']} on {quiet}: load average "
-        f"{data['load_before']:.2f} before the run; {machine['cpus']} cores, "
+        f"{data['load_before']:.2f} before the run{during}; {machine['cpus']} cores, "
         f"{machine['platform']}, Python {machine['python']}; {versions}. "
         f"Load: `wrk -t1`, {settings['seconds']} s per run, {settings['rounds']} round(s) "
         "per comparison, servers taking turns going first; medians."
