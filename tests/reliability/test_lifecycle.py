@@ -81,7 +81,7 @@ def test_sighup_twice_under_load_loses_nothing(spec: Spec, unix: bool) -> None:
     _record(f"SIGHUP x{reloads} under load", spec, unix, stats, f"reload {max(took):.1f}s")
     assert stats.failed == 0, f"{stats}\n{server.log[-6000:]}"
     assert stats.non_2xx == 0, stats
-    assert stats.ok >= 200 * SOAK
+    assert stats.ok >= 100 * (1 + reloads)  # the load waited for that many
 
 
 @pytest.mark.parametrize(("spec", "unix"), WORKER_TRANSPORTS)
@@ -183,7 +183,7 @@ def test_sigkill_of_a_worker_is_respawned_and_costs_at_most_its_requests(
     _record("SIGKILL of a worker under load", spec, unix, stats, detail)
     assert stats.failed <= CLIENTS * SOAK, f"{stats}\n{server.log[-6000:]}"
     assert stats.non_2xx == 0, stats
-    assert stats.ok >= 200 * SOAK
+    assert stats.total >= 100 * (1 + SOAK)  # the load waited for that many
 
 
 @pytest.mark.parametrize("spec", WORKER_SPECS)
