@@ -9,9 +9,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # pytest workers: the reference machine has 2 cores.
 JOBS   ?= 2
-LINTED := $(wildcard src tests examples bench)
+LINTED := $(wildcard src tests examples bench noxfile.py)
 
-.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn configs
+.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn configs soak pythons pythons-all
 
 venv: $(STAMP)
 
@@ -36,9 +36,30 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --timeout 180
 
-test: lint typecheck pytest
+# The whole suite on this venv's Python, then a fast subset (unit, guard
+# matrix, one real server per worker) on the other supported Pythons.
+test: lint typecheck pytest pythons
 
-bench: $(STAMP)
+pythons: $(STAMP)
+	$(BIN)/nox -s subset
+
+# The whole suite on every supported Python (3.10-3.13).
+pythons-all: $(STAMP)
+	$(BIN)/nox -s tests
+
+# The reliability suite (tests/reliability, part of `make test`) with ten
+# times the requests, reloads, kills and hostile rounds.
+SOAK ?= 10
+soak: $(STAMP)
+	SWTEST_SOAK=$(SOAK) $(BIN)/pytest -n $(JOBS) tests/reliability
+
+# Side-by-side benchmarks (bench/run.py): JSON in bench/results, the docs'
+# tables and chart. Record on a quiet machine (load average < 0.5).
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
 
 # examples/configs: every deployment template rendered for the demo apps
@@ -48,7 +69,7 @@ configs: $(STAMP)
 	$(BIN)/safeworkers template hypercorn -o examples/configs/hypercorn --app demo_asgi:app --force
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox .mypy_cache .pytest_cache .ruff_cache
 
 # The worker tests against another gunicorn release line, e.g.
 #   make test-gunicorn GUNICORN=23   (or 25; CI runs the newest through `make test`)

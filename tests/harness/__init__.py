@@ -13,6 +13,7 @@ works and where it differs from a real Mac.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -32,6 +33,8 @@ GUARDS = ("without", "guard", "preimport")
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
+    #: where it failed: "patch" (importing or running the patcher) or "scenario"
+    stage: str | None
     exc_type: str | None
     exc_mro: tuple[str, ...]
     message: str
@@ -81,6 +84,7 @@ def run(
     data = json.loads(lines[-1])
     return Outcome(
         ok=data["ok"],
+        stage=data.get("stage"),
         exc_type=data.get("exc_type"),
         exc_mro=tuple(data.get("exc_mro", ())),
         message=data.get("message", ""),
@@ -88,3 +92,13 @@ def run(
         returncode=proc.returncode,
         stderr=proc.stderr,
     )
+
+
+@functools.cache
+def eventlet_imports_trio() -> bool:
+    """Whether importing eventlet imports trio here (so, unguarded, it dies under its own patching).
+
+    eventlet imports dnspython; dnspython before 2.9 (the newest for Python
+    3.10) imports httpcore for DNS-over-HTTPS, and httpcore imports trio.
+    """
+    return run("import dns.query, sys\nresult = 'trio' in sys.modules").result is True

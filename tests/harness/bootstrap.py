@@ -9,6 +9,17 @@ import traceback
 from tests.harness import simulate
 
 
+def patch(patcher: str) -> None:
+    if patcher == "gevent":
+        import gevent.monkey
+
+        gevent.monkey.patch_all()
+    elif patcher == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     if config["platform"] in simulate.FAKE_PLATFORMS:
@@ -17,20 +28,19 @@ def main() -> None:
         import safeworkers.guard
 
         safeworkers.guard.install(mode=config["guard"])
-    if config["patch"] == "gevent":
-        import gevent.monkey
-
-        gevent.monkey.patch_all()
-    elif config["patch"] == "eventlet":
-        import eventlet
-
-        eventlet.monkey_patch()
     namespace: dict[str, object] = {"result": None}
+    stage = "patch"
     try:
+        # The patcher's own import may already fail: eventlet imports
+        # dnspython, which (before 2.9, the newest on Python 3.10) imports
+        # httpcore, which imports trio under eventlet's green socket.
+        patch(config["patch"])
+        stage = "scenario"
         exec(compile(config["code"], "<scenario>", "exec"), namespace)
     except BaseException as exc:
         outcome = {
             "ok": False,
+            "stage": stage,
             "exc_type": type(exc).__name__,
             "exc_mro": [cls.__name__ for cls in type(exc).__mro__],
             "message": str(exc),

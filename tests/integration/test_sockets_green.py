@@ -23,6 +23,8 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 CHILD = textwrap.dedent(
     """
     import sys
+    import safeworkers.guard
+    safeworkers.guard.install()  # as the green workers do, before patching
     patcher = sys.argv[1]
     if patcher == "gevent":
         from gevent import monkey

@@ -126,7 +126,8 @@ def test_missing_trio_fails_boot_with_install_hint(tmp_path: Path) -> None:
 def test_gunicorn_settings_map_onto_hypercorn_config() -> None:
     from gunicorn.config import Config as GunicornConfig
 
-    from safeworkers.workers.trio import _hypercorn_config, _Policy
+    from safeworkers.workers.trio.config import hypercorn_config as _hypercorn_config
+    from safeworkers.workers.trio.gate import Policy as _Policy
 
     cfg = GunicornConfig()
     wanted = {

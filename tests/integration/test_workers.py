@@ -5,10 +5,17 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -145,17 +152,71 @@ def test_autoworker_keeps_a_stop_that_arrives_while_the_app_imports() -> None:
         assert "SIGKILL" not in server.log  # not left to die after the graceful timeout
 
 
+def _readable_by_others(path: Path) -> bool:
+    """Whether a user with no special rights can reach and read ``path``."""
+    for part in [path, *path.parents]:
+        mode = part.stat().st_mode
+        needed = stat.S_IXOTH | (stat.S_IROTH if part == path else 0)
+        if mode & needed != needed:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def gunicorn_for_nobody() -> Iterator[str]:
+    """A gunicorn whose interpreter user ``nobody`` can read, as any deployment's is.
+
+    A worker that dropped privileges still imports modules lazily (on Python
+    3.13, gunicorn's ``random.seed`` imports ``_sha2``), so the interpreter's
+    standard library must be readable by that user. pyenv's interpreters
+    here live under /root (mode 0700): then the same interpreter is linked
+    (hard links, no copy) into a readable directory, and run with this
+    environment's packages.
+    """
+    if os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN") or _readable_by_others(
+        Path(sysconfig.get_paths()["stdlib"])
+    ):
+        yield servers.gunicorn_exe()
+        return
+    top = Path(tempfile.mkdtemp(prefix="sw-python-"))
+    try:
+        top.chmod(0o755)
+        home = top / "python"
+        try:
+            subprocess.run(["cp", "-al", sys.base_prefix, str(home)], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"cannot link {sys.base_prefix} to a readable place: {exc}")
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        env = top / "venv"
+        (env / "bin").mkdir(parents=True)
+        (env / "lib" / version).mkdir(parents=True)
+        (env / "lib" / version / "site-packages").symlink_to(sysconfig.get_paths()["purelib"])
+        (env / "pyvenv.cfg").write_text(f"home = {home / 'bin'}\n")
+        python = env / "bin" / "python"
+        python.symlink_to(home / "bin" / version)
+        script = env / "bin" / "gunicorn"
+        script.write_text(f"#!{python}\nfrom gunicorn.app.wsgiapp import run\nrun()\n")
+        script.chmod(0o755)
+        yield str(script)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
 @pytest.mark.parametrize("initgroups", [False, True], ids=["plain", "initgroups"])
 @pytest.mark.parametrize("worker", ["AutoWorker", "SyncWorker"])
-def test_app_is_imported_after_privileges_are_dropped(worker: str, initgroups: bool) -> None:
+def test_app_is_imported_after_privileges_are_dropped(
+    worker: str, initgroups: bool, gunicorn_for_nobody: str
+) -> None:
     try:
         nobody = pwd.getpwnam("nobody")
         group = grp.getgrgid(nobody.pw_gid).gr_name
     except KeyError:
         pytest.skip("no 'nobody' user here")
     args = ["--user", "nobody", "--group", group] + (["--initgroups"] if initgroups else [])
-    with servers.gunicorn("uid_app:app", *k(worker), *args) as server:
+    with servers.gunicorn(
+        "uid_app:app", *k(worker), *args, gunicorn_bin=gunicorn_for_nobody
+    ) as server:
         text = server.get("/").text
     assert text.startswith(f"import={nobody.pw_uid} now={nobody.pw_uid}"), text
 

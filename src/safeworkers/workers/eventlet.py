@@ -438,6 +438,7 @@ else:
                 self._sleep(tick)
             self._stop_accepting(acceptors)
             self._drain(pool, tick)
+            self._close_listeners()
 
         def _heartbeat_interval(self) -> float:
             # The arbiter hands workers half of --timeout as self.timeout and
@@ -572,8 +573,15 @@ else:
         # ----------------------------------------------------------- stopping
 
         def _stop_accepting(self, acceptors: list[Any]) -> None:
+            # The listeners stay open until the connections are served:
+            # a connection accepted just before the stop is handled by a
+            # green thread that has not run yet, and gunicorn's handle()
+            # starts with listener.getsockname(), which a closed listener
+            # answers with EBADF (the client then sees a reset).
             for acceptor in acceptors:
                 acceptor.kill()
+
+        def _close_listeners(self) -> None:
             for listener in self.sockets:
                 # Our descriptor only: the master still holds the socket (and
                 # a unix socket's path stays).

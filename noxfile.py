@@ -1,0 +1,65 @@
+"""The test suite on every supported Python: 3.10, 3.11, 3.12 and 3.13.
+
+The interpreters are pyenv's (``~/.pyenv/versions/3.1x.y/bin``), put on PATH
+here; environments are made with uv (installed by the ``dev`` extra), so a
+session costs seconds, not minutes, to set up.
+
+    .venv/bin/nox -s tests          # the whole suite on all four (make pythons-all)
+    .venv/bin/nox -s tests-3.12     # on one of them
+    .venv/bin/nox -s subset         # CI: a fast subset on the three Pythons
+                                    # `make test` does not run (make pythons)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+#: The Python running nox (the project's .venv): `make test` covers it in full.
+CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
+OTHERS = [version for version in PYTHONS if version != CURRENT]
+
+#: Unit tests, the guard matrix, and one real server per worker on TCP and Unix.
+SUBSET = [
+    "tests/unit",
+    "tests/integration/test_guard_matrix.py",
+    "tests/integration/test_workers.py::test_serves_plain_wsgi",
+    "tests/integration/test_workers.py::test_app_is_imported_after_privileges_are_dropped",
+    "tests/integration/test_eventlet_worker.py::test_serves_plain_wsgi_get_and_post",
+    "tests/integration/test_trio_worker.py::test_serves_raw_asgi_app_on_trio",
+    "tests/integration/test_trio_worker.py::test_unix_socket_http_and_websocket",
+]
+
+for version in PYTHONS:
+    for bindir in sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin"))):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+# uv must use the interpreters found on PATH, never download one.
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests"]
+# A missing interpreter fails the run on CI (CI is set) and is skipped elsewhere:
+# nox's own default, stated here because CI relies on it.
+nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")  # mkdocs too: the docs build is a test
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite."""
+    _install(session)
+    session.run("pytest", "-n", "2", "--timeout", "180", *session.posargs)
+
+
+@nox.session(python=OTHERS)
+def subset(session: nox.Session) -> None:
+    """CI's fast subset on the Pythons other than the project venv's."""
+    _install(session)
+    session.run("pytest", "-n", "2", "--timeout", "180", *(session.posargs or SUBSET))

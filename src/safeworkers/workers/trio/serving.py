@@ -1,0 +1,123 @@
+"""Serving gunicorn's listeners with hypercorn's Trio connection handling.
+
+hypercorn's ``worker_serve`` stops a worker by cancelling its accept loops
+and, at the same moment, marking the worker terminated; every connection
+hypercorn considers idle then closes. A connection counts as idle until its
+first request has been *parsed*, so one accepted just before the stop, whose
+request is in flight or already in the socket buffer, is closed unanswered:
+under a reload (SIGHUP), a scale-down (TTOU) or max-requests, clients see
+resets and empty responses, where gunicorn's own workers answer them. And
+even a connection whose request was just parsed can be closed while the app
+runs, because the idle timer's wake-up and the request's arrival race.
+
+This module runs the same pieces (hypercorn's ``Lifespan``, ``WorkerContext``
+and per-connection ``TCPServer``) in gunicorn's order instead:
+
+1. stop accepting (the listeners stay with the master and the other workers);
+2. connections that have been answered and are idle close at once (as in
+   hypercorn and gunicorn); a connection still waiting for its first request
+   keeps waiting, up to its keep-alive timeout, and is answered;
+3. in-flight requests finish within ``graceful_timeout``;
+4. lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import inspect
+import socket
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import trio
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
+    from hypercorn.typing import AppWrapper
+
+
+class _IdleTimer(TrioSingleTask):
+    """hypercorn's idle-timer task, counting the requests that stopped it.
+
+    hypercorn stops the timer exactly when a request has been parsed (and
+    restarts it when the connection is idle again), so the count is the
+    number of requests this connection has received.
+    """
+
+    requests = 0
+
+    async def stop(self) -> None:
+        self.requests += 1
+        await super().stop()
+
+
+class Connection(TCPServer):
+    """hypercorn's connection server; idle means *answered and* waiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_task = self.timer = _IdleTimer()
+
+    async def _idle_timeout(self) -> None:
+        # Runs while the connection waits for a request; cancelled (by the
+        # timer's stop) as soon as one is parsed.
+        with trio.move_on_after(self.config.keep_alive_timeout):
+            if self.timer.requests:
+                await self.context.terminated.wait()
+            else:
+                # Accepted before any stop: its first request is answered,
+                # whenever the stop comes, within the keep-alive timeout.
+                await trio.sleep_forever()
+        # A request parsed since the wake-up cancels this task here, instead
+        # of the connection being closed under it.
+        await trio.lowlevel.checkpoint()
+        with trio.CancelScope(shield=True):
+            await self._initiate_server_close()
+
+
+def _with_state(cls: Any, upstream: type, *args: Any, state: dict[str, Any]) -> Any:
+    """``cls`` bound to ``args``, plus ``state`` where hypercorn's ``upstream`` takes it (0.15+)."""
+    if "state" in inspect.signature(upstream).parameters:
+        return partial(cls, *args, state)
+    return partial(cls, *args)
+
+
+def _listener(sock: socket.socket, ssl_context: Any) -> trio.abc.Listener[Any]:
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+    if ssl_context is None:
+        return listener
+    return trio.SSLListener(listener, ssl_context, https_compatible=True)
+
+
+async def serve(
+    app: AppWrapper,
+    config: Config,
+    sockets: list[socket.socket],
+    stop: trio.Event,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Lifespan startup, serve ``sockets`` until ``stop`` is set, drain, lifespan shutdown."""
+    state: dict[str, Any] = {}
+    lifespan = _with_state(Lifespan, Lifespan, app, config, state=state)()
+    context = WorkerContext(None)
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        ssl_context = config.create_ssl_context()
+        listeners = [_listener(sock, ssl_context) for sock in sockets]
+        handler = _with_state(Connection, TCPServer, app, config, context, state=dict(state))
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                accepting.start_soon(
+                    partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
+                )
+                task_status.started()
+                await stop.wait()
+                accepting.cancel_scope.cancel()  # closes our copies of the listeners
+            await context.terminated.set()
+            connections.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
