@@ -57,7 +57,6 @@ __all__ = [
     "Use",
     "find_source",
     "library_dirs",
-    "module_of",
     "scan",
 ]
 
@@ -316,7 +315,3 @@ def _keep(into: dict[tuple[str, str, int], Use], use: Use, reached_optionally: b
     if key not in into or into[key].optional:
         into[key] = use
 
-
-def module_of(target: str) -> str:
-    """The module of a gunicorn-style target: ``pkg.app:create_app()`` -> ``pkg.app``."""
-    return target.partition(":")[0].strip()

@@ -174,8 +174,3 @@ def test_the_scan_imports_nothing() -> None:
     scan("submodule", "myapp.main")
     scan("selfpatch/gevent_forms", "a")
     assert not {m for m in set(sys.modules) - before if m.startswith(("myapp", "gevent", "a"))}
-
-
-def test_module_of_a_target() -> None:
-    assert appscan.module_of("pkg.app:create_app()") == "pkg.app"
-    assert appscan.module_of("app") == "app"

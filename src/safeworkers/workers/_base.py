@@ -92,7 +92,8 @@ class SafeWorkerMixin:
             f"; {extra}" if extra else "",
             "idle={},interval={},count={}".format(*keepalive) if keepalive else "off",
         )
-        if current.after_patch and not self.safeworkers_calls_after_patch:
+        called = getattr(self, "safeworkers_after_patch_called", False)  # by AutoWorker
+        if current.after_patch and not self.safeworkers_calls_after_patch and not called:
             self.log.warning(
                 "safeworkers %s: SAFEWORKERS_AFTER_PATCH=%s is not called: this worker does not "
                 "monkey-patch (GeventWorker and EventletWorker call it)",
