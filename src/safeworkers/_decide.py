@@ -46,7 +46,11 @@ def patchers(env: detect.Environment) -> set[str]:
 
 def loads_app(backend: Backend, env: detect.Environment, code: appscan.AppScan) -> bool:
     """Whether the app is imported before the choice (see the module's docstring)."""
-    return not (backend in GREEN or code.patchers or (code.needs_trio and not env.trio_usable))
+    return not (
+        backend in GREEN
+        or policy.app_patchers(env, code)
+        or (code.needs_trio and not env.trio_usable)
+    )
 
 
 def decide(

@@ -112,7 +112,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
     ) -> None:
         self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
         patched = bool(_decide.patchers(env))
-        if patched or code.patchers:
+        if patched or policy.app_patchers(env, code):
             # Guard first: the app (or the chosen worker) imports what imports trio
             # in a process that is, or is about to be, monkey-patched.
             guard.install(current.guard_modules, mode=current.guard)
