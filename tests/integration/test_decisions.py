@@ -281,6 +281,18 @@ def test_green_worker_refuses_an_asgi_app_at_boot(
     assert message in log
 
 
+@pytest.mark.parametrize("worker", ["AutoWorker", "GeventWorker"])
+def test_self_patching_asgi_app_is_told_to_drop_the_patching(worker: str) -> None:
+    """Not "serve it with AutoWorker": AutoWorker is what chose the green worker."""
+    log = boot_failure("asgi_selfpatch:app", *k(worker))
+    assert (
+        "this ASGI app monkey-patches the process when imported (gevent.monkey.patch_all at "
+        "asgi_selfpatch.py:10), and safeworkers.GeventWorker serves WSGI apps only"
+    ) in log
+    assert "Remove the monkey-patching call from the app's code" in log
+    assert "-k safeworkers.AutoWorker" not in log
+
+
 def test_trio_backend_serves_a_wsgi_app() -> None:
     env = {"SAFEWORKERS_BACKEND": "trio"}
     with servers.gunicorn("wsgi_plain:app", *k("AutoWorker"), env=env) as server:
