@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from safeworkers import _simulate, detect, testing
+from safeworkers import _simulate, _target, detect, testing
 
 Status = Literal["serves", "fails", "skipped"]
 
@@ -152,7 +152,9 @@ def _decide(target: str) -> None:
     print(json.dumps(facts))
 
 
-def autoworker_choice(target: str, timeout: float) -> dict[str, Any]:
+def autoworker_choice(
+    target: str, timeout: float, pythonpath: Sequence[str] = ()
+) -> dict[str, Any]:
     """What AutoWorker would pick for ``target``, as ``safeworkers recommend`` decides:
     ``{app_kind, server, worker_class, reasons}``, or ``{error}``.
 
@@ -166,7 +168,7 @@ def autoworker_choice(target: str, timeout: float) -> dict[str, Any]:
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, "PYTHONPATH": _pythonpath()},
+            env={**os.environ, "PYTHONPATH": _pythonpath(pythonpath)},
         )
     except subprocess.TimeoutExpired:
         return {"error": f"importing {target} took longer than {timeout:g}s"}
@@ -178,15 +180,27 @@ def autoworker_choice(target: str, timeout: float) -> dict[str, Any]:
     return result
 
 
-def _pythonpath() -> str:
-    return os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
+def _pythonpath(first: Sequence[str]) -> str:
+    paths = [*(first or [os.getcwd()]), os.environ.get("PYTHONPATH", "")]
+    return os.pathsep.join(p for p in paths if p)
 
 
 # ------------------------------------------------------------------ booting
 
 
-def boot(cand: Candidate, app: str, *, simulate: str | None, path: str, timeout: float) -> Result:
-    """Start ``app`` under ``cand``, send ``GET path``, stop; what happened."""
+def boot(
+    cand: Candidate,
+    app: str,
+    *,
+    simulate: str | None,
+    path: str,
+    timeout: float,
+    pythonpath: Sequence[str] = (),
+) -> Result:
+    """Start ``app`` under ``cand``, send ``GET path``, stop; what happened.
+
+    ``pythonpath``: where the app is imported from (default: the current directory).
+    """
     result = Result(cand.name, cand.server, "fails")
     missing = [n for n in cand.needs if detect.package_version(n) is None]
     if missing:
@@ -205,7 +219,7 @@ def boot(cand: Candidate, app: str, *, simulate: str | None, path: str, timeout:
         simulate=simulate,
         wait=False,
         keep_settings=True,
-        pythonpath=[os.getcwd()],
+        pythonpath=pythonpath or [os.getcwd()],
         graceful_timeout=1,
     )
     result.command = list(server.argv)
@@ -242,9 +256,8 @@ def _intended_names(args: argparse.Namespace, choice: dict[str, Any]) -> list[st
 
 
 def run(args: argparse.Namespace) -> int:
-    if ":" not in args.app:
-        raise SystemExit(f"safeworkers: {args.app!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
-    choice = autoworker_choice(args.app, args.timeout)
+    paths = _target.use_paths(args.chdir, args.pythonpath)
+    choice = autoworker_choice(args.app, args.timeout, paths)
     if "error" in choice and not args.worker:
         raise SystemExit(f"safeworkers: {choice['error']}")
     intended = _intended_names(args, choice)
@@ -259,7 +272,13 @@ def run(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [
             pool.submit(
-                boot, c, args.app, simulate=args.simulate, path=args.path, timeout=args.timeout
+                boot,
+                c,
+                args.app,
+                simulate=args.simulate,
+                path=args.path,
+                timeout=args.timeout,
+                pythonpath=paths,
             )
             for c in matrix
         ]
@@ -297,7 +316,7 @@ def _print_matrix(
     else:
         shown = _intended_names(argparse.Namespace(worker=None), choice)[0]
         print(f"AutoWorker would pick: {shown} ({'; '.join(choice['reasons'])})")
-    width = max(len(r.name) for r in results) + 2
+    width = max(len("worker"), *(len(r.name) for r in results)) + 2
     print()
     print(f"  {'worker':<{width}}{'server':<11}result")
     for r in results:
@@ -320,6 +339,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
     )
     parser.add_argument("app", metavar="MODULE:APP", help="as gunicorn takes it, from this folder")
+    _target.add_path_options(parser)
     parser.add_argument(
         "--worker",
         action="extend",

@@ -34,8 +34,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> settings_mod.Sett
         raise fail(str(exc)) from None
 
 
-def binds(environ: Mapping[str, str] | None = None) -> list[str]:
-    """``BIND`` (comma- or space-separated), else ``0.0.0.0:$PORT``, else 127.0.0.1:8000.
+def binds(environ: Mapping[str, str] | None = None, default: str = DEFAULT_BIND) -> list[str]:
+    """``BIND`` (comma- or space-separated), else ``0.0.0.0:$PORT``, else ``default``.
 
     ``PORT`` alone means "listen on all interfaces", as platforms that set it
     (and gunicorn's own default) expect.
@@ -46,7 +46,7 @@ def binds(environ: Mapping[str, str] | None = None) -> list[str]:
         return raw
     port = env.get("PORT")
     if port is None or not port.strip():
-        return [DEFAULT_BIND]
+        return [default]
     if not port.strip().isdigit() or not 0 < int(port) < 65536:
         raise fail(f"PORT={port!r} is not valid: accepted values are integers 1-65535")
     return [f"0.0.0.0:{int(port)}"]

@@ -171,34 +171,41 @@ def _is_main_guard(test: ast.expr) -> bool:
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
-def _walk(tree: ast.AST, module_level: bool = False) -> Iterator[tuple[ast.AST, bool]]:
-    """Every node that runs in a server, with whether it sits in an ImportError guard.
+#: A node that runs in a server, whether it sits in an ImportError guard (``optional``),
+#: and whether it runs when the module is imported (not inside a function body).
+_Node = tuple[ast.AST, bool, bool]
+
+
+def _walk(tree: ast.AST, module_level: bool = False) -> Iterator[_Node]:
+    """Every node that runs in a server: ``(node, optional, at_import)``.
 
     ``module_level``: only what runs when the module is imported (no function bodies).
     """
     for child in ast.iter_child_nodes(tree):
-        yield from _visit(child, False, module_level)
+        yield from _visit(child, False, module_level, True)
 
 
-def _visit(node: ast.AST, optional: bool, module_level: bool) -> Iterator[tuple[ast.AST, bool]]:
-    if module_level and isinstance(node, _FUNCTIONS):
-        return
+def _visit(node: ast.AST, optional: bool, module_level: bool, at_import: bool) -> Iterator[_Node]:
+    if isinstance(node, _FUNCTIONS):
+        if module_level:
+            return
+        at_import = False  # its body runs when (if) it is called
     if isinstance(node, ast.If) and (_is_type_checking(node.test) or _is_main_guard(node.test)):
         for stmt in node.orelse:
-            yield from _visit(stmt, optional, module_level)
+            yield from _visit(stmt, optional, module_level, at_import)
         return
     if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
         handlers: list[ast.ExceptHandler] = getattr(node, "handlers", [])
         guarded = optional or any(_catches_import_error(h) for h in handlers)
         for stmt in getattr(node, "body", []):
-            yield from _visit(stmt, guarded, module_level)
+            yield from _visit(stmt, guarded, module_level, at_import)
         rest: list[ast.AST] = [*handlers, *getattr(node, "orelse", [])]
         for stmt in [*rest, *getattr(node, "finalbody", [])]:
-            yield from _visit(stmt, optional, module_level)
+            yield from _visit(stmt, optional, module_level, at_import)
         return
-    yield node, optional
+    yield node, optional, at_import
     for child in ast.iter_child_nodes(node):
-        yield from _visit(child, optional, module_level)
+        yield from _visit(child, optional, module_level, at_import)
 
 
 def _dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
@@ -219,7 +226,9 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
     aliases: dict[str, str] = {}
     nodes = list(_walk(tree, module_level))
 
-    def imported(name: str, line: int, optional: bool, names: Sequence[str] = ()) -> None:
+    def imported(
+        name: str, line: int, optional: bool, at_import: bool, names: Sequence[str] = ()
+    ) -> None:
         found.imports.append((name, optional))
         for sub in names:
             found.imports.append((f"{name}.{sub}", optional))  # "from pkg import submodule"
@@ -240,16 +249,16 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
         if green is not None:
             found.green.append(Use(name, path, line, optional))
         self_patching = _matches(name, SELF_PATCHING_MODULES)
-        if self_patching is not None:
+        if self_patching is not None and at_import:  # patches only if it runs
             found.patches.append(
                 (SELF_PATCHING_MODULES[self_patching], Use(name, path, line, optional))
             )
 
     # Pass 1: imports (and the names they bind, for pass 2).
-    for node, optional in nodes:
+    for node, optional, at_import in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                imported(alias.name, node.lineno, optional)
+                imported(alias.name, node.lineno, optional, at_import)
                 if alias.asname:
                     aliases[alias.asname] = alias.name
                 else:
@@ -260,12 +269,12 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
             if absolute is None:
                 continue
             names = [a.name for a in node.names if a.name != "*"]
-            imported(absolute, node.lineno, optional, names)
+            imported(absolute, node.lineno, optional, at_import, names)
             for alias in node.names:
                 if alias.name != "*":
                     aliases[alias.asname or alias.name] = f"{absolute}.{alias.name}"
     # Pass 2: calls (dynamic imports, monkey-patching) and asyncio attribute uses.
-    for node, optional in nodes:
+    for node, optional, at_import in nodes:
         if isinstance(node, ast.Call):
             target = _dotted(node.func, aliases) if isinstance(node.func, ast.expr) else None
             if target is None and isinstance(node.func, ast.Name):
@@ -274,11 +283,15 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
                 continue
             library = _patch_call_library(target)
             if library is not None:
-                found.patches.append((library, Use(target, path, node.lineno, optional)))
+                # Only a call that runs when the module is imported patches before the
+                # choice; one in a function may never run (if it does, AutoWorker sees
+                # the patched process after the import).
+                if at_import:
+                    found.patches.append((library, Use(target, path, node.lineno, optional)))
             elif target in ("importlib.import_module", "__import__") and node.args:
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                    imported(first.value, node.lineno, optional)
+                    imported(first.value, node.lineno, optional, at_import)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             dotted = _dotted(node, aliases)
             if dotted is not None and dotted.startswith("asyncio."):

@@ -13,12 +13,20 @@ hadolint, kubernetes-validate, yamllint, nginx, supervisord, honcho).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import textwrap
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+
+from safeworkers import _target
+
+try:
+    import pwd
+except ImportError:  # Windows
+    pwd = None  # type: ignore[assignment]
 
 #: Shared numbers, so the files agree with each other and with gunicorn_config
 #: (GRACEFUL_TIMEOUT is its graceful_timeout; a test keeps them equal).
@@ -38,8 +46,9 @@ class Spec:
     description: str
     files: tuple[tuple[str, str], ...]
     bind: str  # default --bind; "{name}" is replaced
-    worker: str
+    worker: str  # "" for the hypercorn template: decided from the app's code
     server: str = "gunicorn"  # which server the --worker values are for
+    uses_user: bool = False  # whether --user goes into the files
 
 
 _UNIX = "unix:/run/{name}/gunicorn.sock"
@@ -54,7 +63,7 @@ TEMPLATES: dict[str, Spec] = {
         "hypercorn.toml, and hypercorn_config.py on top of safeworkers.hypercorn_config",
         (("hypercorn.toml", "hypercorn.toml"), ("hypercorn_config.py.in", "hypercorn_config.py")),
         "unix:/run/{name}/hypercorn.sock",
-        "trio",
+        "",
         server="hypercorn",
     ),
     "systemd": Spec(
@@ -62,12 +71,14 @@ TEMPLATES: dict[str, Spec] = {
         (("unit.service", "{name}.service"), ("unit.socket", "{name}.socket")),
         _UNIX,
         "safeworkers.AutoWorker",
+        uses_user=True,
     ),
     "docker": Spec(
         "Dockerfile (non-root, STOPSIGNAL, HEALTHCHECK) and compose.yaml",
         (("Dockerfile", "Dockerfile"), ("compose.yaml", "compose.yaml")),
         "0.0.0.0:8000",
         "safeworkers.AutoWorker",
+        uses_user=True,
     ),
     "kubernetes": Spec(
         "Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler",
@@ -91,6 +102,7 @@ TEMPLATES: dict[str, Spec] = {
         (("program.conf", "{name}.conf"),),
         _UNIX,
         "safeworkers.AutoWorker",
+        uses_user=True,
     ),
     "procfile": Spec(
         "a Procfile (Heroku, Dokku, honcho, foreman): the platform sets PORT",
@@ -103,9 +115,11 @@ TEMPLATES: dict[str, Spec] = {
 #: Why each worker, in one comment line (or two). Keyed by the ``-k`` value.
 WHY: dict[str, str] = {
     "safeworkers.AutoWorker": (
-        "it picks the worker in each worker process (sync; gthread with --threads; "
-        "Trio for Trio apps; asyncio for other ASGI apps), logs the choice and why, "
-        "and never monkey-patches unless SAFEWORKERS_BACKEND asks for gevent or eventlet"
+        "it reads the app's code and the process and picks the worker in each worker "
+        "process (sync; gthread with --threads; Trio for Trio apps; asyncio for other ASGI "
+        "apps; the guarded gevent or eventlet worker when the process is monkey-patched "
+        "already or the app patches itself, or when SAFEWORKERS_BACKEND asks), logs the "
+        "choice and why, and stops at boot with the reason where a worker would answer 500"
     ),
     "safeworkers.SyncWorker": (
         "one request at a time per process: the fastest fit for a WSGI app behind a buffering proxy"
@@ -126,11 +140,15 @@ WHY: dict[str, str] = {
         "process management: the only worker for Trio-only apps"
     ),
     "trio": (
-        "Trio serves any ASGI app, and Trio-only apps need it (WSGI apps: use "
-        "asyncio, hypercorn's WSGI adapter fails at lifespan start-up on Trio)"
+        "the app's code uses Trio (trio, quart-trio, trio-websocket), which needs Trio's loop; "
+        "apps that call asyncio need asyncio, and WSGI apps need hypercorn_config.py's "
+        "lifespan fix on Trio"
     ),
-    "asyncio": "asyncio serves ASGI apps that call asyncio directly",
-    "uvloop": "asyncio on uvloop: the fastest for ASGI apps that call asyncio directly",
+    "asyncio": (
+        "asyncio serves ASGI apps that call asyncio (most do) and WSGI apps, through "
+        "hypercorn's WSGI adapter; apps that use Trio need trio"
+    ),
+    "uvloop": "asyncio on uvloop (install it): the fastest for ASGI apps that call asyncio",
 }
 
 #: Workers that handle one request at a time per thread: nginx buffers for them,
@@ -159,19 +177,52 @@ class Params:
     user: str | None = None  # None: DynamicUser (systemd), NAME (supervisord)
 
 
+#: What a path may hold to go unquoted into unit files, shell lines and configs.
+_SAFE_PATH = re.compile(r"/[\w.@+/-]*")
+_SAFE_HOST = re.compile(r"[\w.:\[\]-]*")
+
+
+def _check_path(option: str, value: str) -> None:
+    if not _SAFE_PATH.fullmatch(value):
+        raise TemplateError(
+            f"{option} {value!r}: use an absolute path of letters, digits and . _ - @ + / "
+            "(no spaces, quotes, ;, $, % or newlines: it goes unquoted into unit files, "
+            "command lines and nginx)"
+        )
+
+
+def _check_user(user: str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
+        raise TemplateError(f"--user {user!r} is not a valid user name")
+    try:
+        uid = pwd.getpwnam(user).pw_uid if pwd is not None else None
+    except KeyError:  # not on this machine: it may exist where the files go
+        uid = None
+    if user == "root" or uid == 0:
+        raise TemplateError(
+            f"--user {user!r} is root: name an unprivileged user (systemd's default, "
+            "DynamicUser=yes, needs none)"
+        )
+
+
 def _check(params: Params, template: str) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", params.name):
         raise TemplateError(
             f"--name {params.name!r}: use lower-case letters, digits and '-', "
             "starting with a letter (it names units, users and Kubernetes objects)"
         )
-    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?", params.app):
-        raise TemplateError(f"--app {params.app!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
-    if params.prefix is not None and not params.prefix.startswith("/"):
-        raise TemplateError(f"--prefix {params.prefix!r} must be an absolute path")
-    if params.user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", params.user):
-        raise TemplateError(f"--user {params.user!r} is not a valid user name")
-    worker = params.worker or TEMPLATES[template].worker
+    if not _target.is_plain(params.app):
+        raise TemplateError(
+            f"--app {params.app!r} is not MODULE:APP, MODULE:FACTORY() or MODULE "
+            "(e.g. myproject.wsgi:app)"
+        )
+    if params.prefix is not None:
+        _check_path("--prefix", params.prefix)
+    if params.user is not None:
+        _check_user(params.user)
+    worker = params.worker
+    if worker is None:
+        return  # each template's own
     if TEMPLATES[template].server == "hypercorn" and worker not in _HYPERCORN_WORKERS:
         raise TemplateError(
             f"--worker {worker!r}: hypercorn's workers are {', '.join(_HYPERCORN_WORKERS)}"
@@ -181,18 +232,42 @@ def _check(params: Params, template: str) -> None:
             f"--worker {worker!r} is a hypercorn worker: under gunicorn use "
             "safeworkers.TrioWorker, or the hypercorn template"
         )
-    if any(c in worker for c in " \"'\n\\"):
+    if not re.fullmatch(r"[A-Za-z_][\w.:]*", worker):
         raise TemplateError(f"--worker {worker!r} is not a worker class name")
 
 
 def _split_bind(bind: str) -> tuple[str | None, str, str]:
     """``(socket path or None, host, port)``."""
     if bind.startswith("unix:"):
-        return bind.removeprefix("unix:"), "", ""
+        path = bind.removeprefix("unix:")
+        _check_path("--bind unix:PATH", path)
+        return path, "", ""
     host, sep, port = bind.rpartition(":")
-    if not sep or not (port.isdigit() or port == "$PORT"):
+    if not sep or not (port.isdigit() or port == "$PORT") or not _SAFE_HOST.fullmatch(host):
         raise TemplateError(f"--bind {bind!r} is neither unix:PATH nor HOST:PORT")
     return None, host.strip("[]"), port
+
+
+def hypercorn_worker(app: str) -> str:
+    """The hypercorn.toml's worker for ``app``, decided as the hypercorn config decides.
+
+    The app's code is read (from the current directory and ``sys.path``, never
+    imported) and :func:`safeworkers.policy.recommend` asked: ``trio`` for an
+    app that uses Trio, ``asyncio`` for everything else, the code not found
+    included (uvloop is the config's choice only where it runs: a rendered
+    file cannot know it is installed there).
+    """
+    from safeworkers import appscan, detect, policy
+
+    path = [os.getcwd(), *(p for p in sys.path if p)]
+    code = appscan.scan(_target.module_of(app), path)
+    try:
+        choice = policy.recommend(
+            detect.environment(findings=False), app_kind="unknown", server="hypercorn", code=code
+        )
+    except policy.PolicyError as exc:
+        raise TemplateError(f"--app {app}: {exc} (or name a worker: --worker)") from None
+    return "trio" if choice.worker_class == "trio" else "asyncio"
 
 
 def context(template: str, params: Params) -> dict[str, str]:
@@ -202,7 +277,7 @@ def context(template: str, params: Params) -> dict[str, str]:
     _check(params, template)
     spec = TEMPLATES[template]
     name = params.name
-    worker = params.worker or spec.worker
+    worker = params.worker or spec.worker or hypercorn_worker(params.app)
     bind = params.bind or spec.bind.format(name=name)
     socket_path, host, port = _split_bind(bind)
     needs_tcp = template in ("docker", "kubernetes")
@@ -219,6 +294,13 @@ def context(template: str, params: Params) -> dict[str, str]:
         "name_var": name.replace("-", "_"),
         "worker": worker,
         "why": why,
+        "worker_source": (
+            "Given with --worker."
+            if params.worker
+            else "Chosen from the app's code (read, not imported) when this file was rendered, "
+            "as hypercorn_config.py chooses at each start: render it again if the app starts "
+            "or stops using Trio."
+        ),
         "bind": bind,
         "socket_path": socket_path or "",
         "listen_stream": socket_path or f"{host}:{port}",
@@ -253,7 +335,11 @@ def _fill(text: str, values: dict[str, str]) -> str:
     def comment(match: re.Match[str]) -> str:
         prefix, key, rest = match.groups()
         return textwrap.fill(
-            values[key] + rest, width=79, initial_indent=prefix, subsequent_indent=prefix
+            values[key] + rest,
+            width=79,
+            initial_indent=prefix,
+            subsequent_indent=prefix,
+            break_on_hyphens=False,
         )
 
     text = _COMMENT_LINE.sub(comment, text)
@@ -295,6 +381,13 @@ def run(args: argparse.Namespace) -> int:
         user=args.user,
     )
     names = list(TEMPLATES) if args.template == "all" else [args.template]
+    if args.user and args.template != "all" and not TEMPLATES[args.template].uses_user:
+        print(
+            f"safeworkers: note: the {args.template} template does not use --user "
+            "(it is used by: "
+            f"{', '.join(n for n, spec in TEMPLATES.items() if spec.uses_user)})",
+            file=sys.stderr,
+        )
     try:
         if args.template == "all" and args.output is None:
             raise TemplateError("'all' writes a folder per template: give -o DIR")
@@ -342,6 +435,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--worker", help="worker class (default: each template's)")
     parser.add_argument("--bind", help="unix:PATH or HOST:PORT (default: each template's)")
     parser.add_argument("--prefix", help="where the app and its .venv live (default /srv/NAME)")
-    parser.add_argument("--user", help="run as this user (systemd default: DynamicUser)")
+    parser.add_argument(
+        "--user",
+        help="run as this unprivileged user (systemd default: DynamicUser; supervisord and "
+        "docker default: NAME)",
+    )
     parser.add_argument("--force", action="store_true", help="replace files that differ")
     parser.set_defaults(func=run)

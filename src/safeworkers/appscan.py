@@ -20,7 +20,9 @@ sleep``, ``from . import routes``, ``importlib.import_module("trio")``):
   ``asyncio.iscoroutinefunction`` and the exception classes do not count.
 - **green libraries and self-patching**: imports of gevent/eventlet, and
   calls that monkey-patch (``gevent.monkey.patch_all()``,
-  ``eventlet.monkey_patch()``), whatever name they were imported under.
+  ``eventlet.monkey_patch()``), whatever name they were imported under, when
+  they run at import: at module level, in ``if``/``try`` blocks and class
+  bodies, not inside functions (which may never be called).
 
 Code under ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` never runs
 in a server and is skipped.
@@ -57,7 +59,6 @@ __all__ = [
     "Use",
     "find_source",
     "library_dirs",
-    "module_of",
     "scan",
 ]
 
@@ -100,13 +101,21 @@ class AppScan:
         return any(not use.optional for use in self.asyncio)
 
     @property
+    def hosts_asyncio_on_trio(self) -> bool:
+        """The app imports trio-asyncio, which runs asyncio code on a Trio loop."""
+        return any(
+            not use.optional and use.what.partition(".")[0] == "trio_asyncio" for use in self.trio
+        )
+
+    @property
     def patchers(self) -> tuple[Library, ...]:
         """Which libraries the app monkey-patches the process with, in a stable order."""
         return tuple(sorted({library for library, _ in self.patches}))
 
     def evidence(self, uses: Iterable[Use], limit: int = 3) -> str:
         """``trio at app.py:3, quart_trio at routes.py:1``: the first few, for messages."""
-        required = [u for u in uses if not u.optional] or list(uses)
+        uses = list(uses)  # a generator would be empty the second time
+        required = [u for u in uses if not u.optional] or uses
         shown = ", ".join(u.describe(self.root) for u in required[:limit])
         more = len(required) - limit
         return shown + (f" and {more} more" if more > 0 else "")
@@ -315,8 +324,3 @@ def _keep(into: dict[tuple[str, str, int], Use], use: Use, reached_optionally: b
     key = (use.what, use.path, use.line)
     if key not in into or into[key].optional:
         into[key] = use
-
-
-def module_of(target: str) -> str:
-    """The module of a gunicorn-style target: ``pkg.app:create_app()`` -> ``pkg.app``."""
-    return target.partition(":")[0].strip()

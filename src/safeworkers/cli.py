@@ -3,9 +3,16 @@
 ``safeworkers doctor [--json] [--strict]``
     What this machine and environment can run, and the known-bad
     combinations found (``--strict``: exit 1 when there are warnings).
-``safeworkers recommend MODULE:APP [--threads N] [--server gunicorn|hypercorn]``
-    Import the app (in this unpatched process), and print the server and
-    worker the policy picks, the reasons, and the command line to run.
+``safeworkers recommend MODULE:APP [--threads N] [--server gunicorn|hypercorn] ...``
+    Decide as AutoWorker does (the app's code, this process, the app
+    imported as gunicorn imports it, unless it patches), and print the
+    server and worker, the reasons, and the command line to run.
+    ``--chdir`` and ``--pythonpath`` as gunicorn takes them.
+``safeworkers check MODULE:APP [--worker NAME ...] [--simulate darwin|freebsd] ...``
+    Boot the app for real under each candidate worker and print what serves
+    (see ``safeworkers._check``).
+``safeworkers template NAME [-o DIR] [--app MODULE:APP] ...``
+    Render deployment files (see ``safeworkers._template``).
 ``safeworkers run [--] COMMAND [ARGS...]``
     Run COMMAND with the import guard installed at start-up in every
     Python process it starts (see ``safeworkers._run``).
@@ -14,14 +21,23 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from safeworkers import __version__, _check, _run, _template, appscan, detect, policy, settings
+from safeworkers import (
+    __version__,
+    _check,
+    _decide,
+    _run,
+    _target,
+    _template,
+    detect,
+    policy,
+    settings,
+)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -50,104 +66,78 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_app(target: str) -> object:
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise SystemExit(f"safeworkers: {target!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
-    sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # the app's own import error, reported in one line
-        raise SystemExit(
-            f"safeworkers: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from None
-    factory = attribute.endswith("()")  # gunicorn's "module:create_app()"
-    name = attribute.removesuffix("()")
-    try:
-        app = getattr(module, name)
-    except AttributeError:
-        raise SystemExit(f"safeworkers: module {module_name!r} has no {name!r}") from None
-    if factory:
-        try:
-            app = app()
-        except Exception as exc:
-            raise SystemExit(
-                f"safeworkers: {module_name}:{attribute} raised {type(exc).__name__}: {exc}"
-            ) from None
-    return app
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What AutoWorker (or the hypercorn config) would decide for an app, and from what."""
-
-    choice: policy.Choice
-    code: appscan.AppScan
-    app_kind: policy.AppKind
-
-
 def decide(
     target: str,
     *,
     server: policy.Server = "gunicorn",
     threads: int = 1,
     backend: settings.Backend | None = None,
-) -> Decision:
-    """Decide for ``MODULE:APP`` from the facts AutoWorker uses, in this (unpatched) process.
+) -> _decide.Decision:
+    """Decide for ``MODULE:APP`` as AutoWorker does (:func:`safeworkers._decide.decide`).
 
-    The app's code is read; the app is imported to learn its kind, unless its
-    code monkey-patches (it would patch this process). Errors are
-    ``SystemExit`` with one ``safeworkers: ...`` line.
+    Run from the app's directory (see :func:`safeworkers._target.use_paths`): the app is
+    imported here, the way gunicorn imports it, unless AutoWorker would not
+    import it either. Errors are ``SystemExit`` with one ``safeworkers: ...`` line.
     """
     try:
         current = backend or settings.load().backend
     except settings.SettingsError as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
-    env = detect.environment(findings=False)
-    module = appscan.module_of(target)
-    code = appscan.scan(module, [os.getcwd(), *filter(None, sys.path)])
-    kind: policy.AppKind = "unknown"
-    needs_trio = False
-    if not code.patchers:
-        app = _load_app(target)
-        kind = detect.app_kind(app)
-        needs_trio = detect.app_needs_trio(app, module)
-    elif ":" not in target:
-        raise SystemExit(f"safeworkers: {target!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+    def load() -> object:
+        try:
+            return _target.load_app(target)
+        except _target.TargetError as exc:
+            raise SystemExit(f"safeworkers: {exc}") from None
+
     try:
-        choice = policy.recommend(
-            env,
-            app_kind=kind,
-            threads=threads,
-            backend=current,
-            needs_trio=needs_trio,
-            server=server,
-            code=code,
+        return _decide.decide(
+            _target.module_of(target), load, backend=current, threads=threads, server=server
         )
     except policy.PolicyError as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
-    return Decision(choice, code, kind)
+
+
+def _run_line(args: argparse.Namespace, choice: policy.Choice) -> str:
+    """The command to run, quoted for a POSIX shell."""
+    argv = [choice.server, "-k", choice.worker_class]
+    # Not for SyncWorker: gunicorn swaps any "...SyncWorker" with --threads > 1
+    # for its own gthread worker.
+    if choice.server == "gunicorn" and args.threads > 1 and choice.worker_class != policy.SYNC:
+        argv += ["--threads", str(args.threads)]
+    prefix = ""
+    if choice.server == "gunicorn":
+        argv += ["--chdir", args.chdir] if args.chdir else []
+        argv += ["--pythonpath", args.pythonpath] if args.pythonpath else []
+    else:  # hypercorn has neither option
+        prefix = f"cd {shlex.quote(args.chdir)} && " if args.chdir else ""
+        prefix += f"PYTHONPATH={shlex.quote(args.pythonpath)} " if args.pythonpath else ""
+    return prefix + shlex.join([*argv, args.app])
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    _target.use_paths(args.chdir, args.pythonpath)
     decision = decide(args.app, server=args.server, threads=args.threads)
     choice, code = decision.choice, decision.code
     print(f"{choice.server} -k {choice.worker_class}")
     for reason in choice.reasons:
         print(f"  because {reason}")
     print(f"  app code: {code.summary()}")
-    if choice.server == "gunicorn":
-        # Not for SyncWorker: gunicorn swaps any "...SyncWorker" with --threads > 1
-        # for its own gthread worker.
-        threads = (
-            f" --threads {args.threads}"
-            if args.threads > 1 and choice.worker_class != policy.SYNC
-            else ""
-        )
-        print(f"run: gunicorn -k {choice.worker_class}{threads} {args.app}")
-    else:
-        print(f"run: hypercorn -k {choice.worker_class} {args.app}")
+    print(f"run: {_run_line(args, choice)}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--strict", action="store_true", help="exit 1 on warnings")
     doctor.set_defaults(func=_doctor)
     recommend = commands.add_parser("recommend", help="pick a server and worker for an app")
-    recommend.add_argument("app", metavar="MODULE:APP")
-    recommend.add_argument("--threads", type=int, default=1, help="gunicorn --threads")
+    recommend.add_argument("app", metavar="MODULE:APP", help="as gunicorn takes it")
+    recommend.add_argument("--threads", type=positive_int, default=1, help="gunicorn --threads")
     recommend.add_argument("--server", choices=("gunicorn", "hypercorn"), default="gunicorn")
+    _target.add_path_options(recommend)
     recommend.set_defaults(func=_recommend)
     _template.add_parser(commands)
     _check.add_parser(commands)

@@ -48,6 +48,17 @@ timeout = 30
 graceful_timeout = 30
 forwarded_allow_ips = "127.0.0.1,::1"
 
+
+def bind_from_environment(default: str = _config.DEFAULT_BIND) -> list[str]:
+    """``BIND`` (comma- or space-separated), else ``0.0.0.0:$PORT``, else ``default``.
+
+    What ``bind`` above is, with another default: for a config file of your
+    own (``bind = bind_from_environment("unix:/run/app/gunicorn.sock")``).
+    Not in ``__all__``: import it by name.
+    """
+    return _config.binds(default=default)
+
+
 #: gunicorn's own worker classes that monkey-patch when they start.
 _GREEN_UPSTREAM = ("gunicorn.workers.ggevent.", "gunicorn.workers.geventlet.")
 

@@ -18,8 +18,11 @@
 - ``graceful_timeout``: 30 s, like gunicorn's.
 
 Under Trio, an app that returns on the lifespan scope (the ASGI spec's way
-of saying "no lifespan") is served, as hypercorn's asyncio worker does,
-instead of stopping hypercorn's Trio worker (see ``safeworkers._hypercorn``).
+of saying "no lifespan"; WSGI apps through hypercorn's adapter do) is served,
+as hypercorn's asyncio worker does, instead of stopping hypercorn's Trio
+worker (see ``safeworkers._hypercorn``). ``trio_worker_setup`` carries that
+fix into hypercorn's worker processes; it is in ``__all__``, so a config file
+that starts with ``from safeworkers.hypercorn_config import *`` keeps it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 
 from safeworkers import _config, _hypercorn, appscan, detect, policy
 
-__all__ = ["bind", "graceful_timeout", "worker_class", "workers"]
+__all__ = ["bind", "graceful_timeout", "trio_worker_setup", "worker_class", "workers"]
 
 _settings = _config.load_settings()
 _backend = _settings.backend
@@ -71,11 +74,13 @@ workers = _config.workers(default=1)
 graceful_timeout = 30.0
 
 _running = _command.worker_class or worker_class
+#: Every attribute here is copied into hypercorn's Config and pickled for each
+#: worker process; unpickling this one fixes the Trio lifespan there too. Public
+#: (in ``__all__``) so that ``from safeworkers.hypercorn_config import *`` in a
+#: config file of your own keeps it.
+trio_worker_setup = _hypercorn.TRIO_WORKER_SETUP if _running == "trio" else None
 if _running == "trio":
     _hypercorn.fix_trio_lifespan()  # this process serves when workers = 0
-    # Every attribute here is copied into hypercorn's Config and pickled for each
-    # worker process; unpickling this one fixes the lifespan there too.
-    _trio_worker_setup = _hypercorn.TRIO_WORKER_SETUP
 
 _read = f"[{_code.scope()}]" if _command.application else "[no application argument found]"
 if _command.worker_class:

@@ -74,10 +74,24 @@ class _Facts:
     code_read: bool
 
 
+def app_patchers(env: Environment, code: AppScan) -> tuple[str, ...]:
+    """The libraries the app monkey-patches with when imported in ``env``.
+
+    A patch inside ``try: ... except ImportError`` runs only where its library
+    is installed: without it the app runs unpatched, and counts as such.
+    """
+    return tuple(
+        library
+        for library in code.patchers
+        if env.installed(library)
+        or any(lib == library and not use.optional for lib, use in code.patches)
+    )
+
+
 def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | None) -> _Facts:
     code = code if code is not None else AppScan(module="")
     process = sorted(set(env.patched.values()) & set(_GREEN))
-    own = [p for p in code.patchers if p not in process]
+    own = [p for p in app_patchers(env, code) if p not in process]
     patchers = process + own
     if len(patchers) > 1:
         raise PolicyError(
@@ -97,7 +111,8 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
     return _Facts(
         kind=kind,
         needs_trio=needs_trio or code.needs_trio,
-        uses_asyncio=code.uses_asyncio,
+        # trio-asyncio runs asyncio code on Trio's loop: that asyncio use needs no asyncio loop.
+        uses_asyncio=code.uses_asyncio and not code.hosts_asyncio_on_trio,
         patcher=patchers[0] if patchers else None,
         patched_how=how,
         self_patching=bool(own),
@@ -224,7 +239,9 @@ def recommend(
     facts = _facts(env, app_kind, needs_trio, code)
     if backend != "auto":
         return _forced(env, backend, facts, threads, server, reasons)
-    if facts.needs_trio and facts.uses_asyncio:
+    if facts.needs_trio and facts.uses_asyncio and facts.kind != "wsgi":
+        # A WSGI app's handlers run in threads: asyncio.run() and trio.run() there
+        # each bring their own loop, whatever the worker.
         raise _both_loops(facts)
     if facts.patcher is not None:
         return _patched(env, facts, server, reasons)
@@ -334,7 +351,7 @@ def _forced(
             f"the app runs Trio code ({facts.trio_evidence}); {asked} cannot run it (those "
             "routes would answer 500): use trio or auto"
         )
-    if facts.uses_asyncio and backend == "trio":
+    if facts.uses_asyncio and backend == "trio" and kind != "wsgi":
         raise PolicyError(
             f"the app uses asyncio-bound code ({facts.asyncio_evidence}); on Trio's loop those "
             "routes would answer 500: use asgi or auto"

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from safeworkers import _target
+
 Backend = Literal["auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi"]
 BACKENDS: tuple[Backend, ...] = ("auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi")
 GuardMode = Literal["guard", "preimport", "off"]
@@ -143,9 +145,7 @@ def _callable_path(environ: Mapping[str, str], name: str) -> str | None:
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return None
-    module, sep, attribute = raw.strip().partition(":")
-    dotted = (module, attribute)
-    if not sep or not all(p and all(n.isidentifier() for n in p.split(".")) for p in dotted):
+    if _target.function_parts(raw) is None:
         raise SettingsError(name, raw, VARIABLES[name][0])
     return raw.strip()
 

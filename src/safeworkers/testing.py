@@ -45,15 +45,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from safeworkers import _simulate
 
 if TYPE_CHECKING:
     import httpx
+    from typing_extensions import Unpack
 
 __all__ = [
     "Fetched",
+    "ServeOptions",
     "Server",
     "ServerExited",
     "ServerNotReady",
@@ -384,85 +386,47 @@ def start(
     return running
 
 
+class ServeOptions(TypedDict, total=False):
+    """The keyword arguments :func:`gunicorn` and :func:`hypercorn` pass on to :func:`start`."""
+
+    worker: str | None
+    unix: bool | PathLike
+    simulate: str | None
+    env: Mapping[str, str] | None
+    wait: bool
+    ready_timeout: float
+    bind_via_env: bool
+    bind_by_config: bool
+    cwd: PathLike | None
+    pythonpath: Sequence[PathLike]
+    keep_settings: bool
+    graceful_timeout: float  # gunicorn only
+
+
 @contextlib.contextmanager
+def _serving(
+    server: ServerName,
+    app: str,
+    args: tuple[str, ...],
+    executable_path: PathLike | None,
+    options: ServeOptions,
+) -> Iterator[Server]:
+    running = start(server, app, *args, executable_path=executable_path, **options)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def gunicorn(
-    app: str,
-    *args: str,
-    worker: str | None = None,
-    unix: bool | PathLike = False,
-    simulate: str | None = None,
-    env: Mapping[str, str] | None = None,
-    wait: bool = True,
-    ready_timeout: float = 30.0,
-    gunicorn_bin: PathLike | None = None,
-    bind_via_env: bool = False,
-    bind_by_config: bool = False,
-    cwd: PathLike | None = None,
-    pythonpath: Sequence[PathLike] = (),
-    keep_settings: bool = False,
-    graceful_timeout: float = 5,
-) -> Iterator[Server]:
+    app: str, *args: str, gunicorn_bin: PathLike | None = None, **options: Unpack[ServeOptions]
+) -> contextlib.AbstractContextManager[Server]:
     """``with gunicorn("app:app", "-w", "2", worker=...) as server:``; see :func:`start`."""
-    server = start(
-        "gunicorn",
-        app,
-        *args,
-        worker=worker,
-        unix=unix,
-        simulate=simulate,
-        env=env,
-        wait=wait,
-        ready_timeout=ready_timeout,
-        executable_path=gunicorn_bin,
-        bind_via_env=bind_via_env,
-        bind_by_config=bind_by_config,
-        cwd=cwd,
-        pythonpath=pythonpath,
-        keep_settings=keep_settings,
-        graceful_timeout=graceful_timeout,
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+    return _serving("gunicorn", app, args, gunicorn_bin, options)
 
 
-@contextlib.contextmanager
 def hypercorn(
-    app: str,
-    *args: str,
-    worker: str | None = None,
-    unix: bool | PathLike = False,
-    simulate: str | None = None,
-    env: Mapping[str, str] | None = None,
-    wait: bool = True,
-    ready_timeout: float = 30.0,
-    hypercorn_bin: PathLike | None = None,
-    bind_via_env: bool = False,
-    bind_by_config: bool = False,
-    cwd: PathLike | None = None,
-    pythonpath: Sequence[PathLike] = (),
-    keep_settings: bool = False,
-) -> Iterator[Server]:
+    app: str, *args: str, hypercorn_bin: PathLike | None = None, **options: Unpack[ServeOptions]
+) -> contextlib.AbstractContextManager[Server]:
     """``with hypercorn("app:app", worker="trio") as server:``; see :func:`start`."""
-    server = start(
-        "hypercorn",
-        app,
-        *args,
-        worker=worker,
-        unix=unix,
-        simulate=simulate,
-        env=env,
-        wait=wait,
-        ready_timeout=ready_timeout,
-        executable_path=hypercorn_bin,
-        bind_via_env=bind_via_env,
-        bind_by_config=bind_by_config,
-        cwd=cwd,
-        pythonpath=pythonpath,
-        keep_settings=keep_settings,
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+    return _serving("hypercorn", app, args, hypercorn_bin, options)

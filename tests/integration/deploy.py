@@ -45,12 +45,13 @@ APT = ".ci/run installs it with apt-get where it can"
 PIP = "it is in the test extra: pip install -e '.[test]'"
 
 
-def render(template: str, out: Path, *args: str) -> Path:
-    """Run ``safeworkers template TEMPLATE -o OUT ARGS``; return OUT."""
+def render(template: str, out: Path, *args: str, cwd: Path | None = None) -> Path:
+    """Run ``safeworkers template TEMPLATE -o OUT ARGS`` (in ``cwd``); return OUT."""
     done = subprocess.run(
         [CLI, "template", template, "-o", str(out), *args],
         capture_output=True,
         text=True,
+        cwd=cwd,
         check=False,
         timeout=60,
     )

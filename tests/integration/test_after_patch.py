@@ -49,6 +49,25 @@ def test_hook_sees_the_patched_socket_module_before_the_app_is_imported(case: st
     assert "calling the after-patch hook (SAFEWORKERS_AFTER_PATCH=after_patch_hooks:record)" in log
 
 
+def test_autoworker_in_a_process_patched_already_calls_it_before_importing_the_app(
+    tmp_path: Path,
+) -> None:
+    """patch_all() in gunicorn.conf.py: AutoWorker imports the app to decide; the hook first."""
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text("from gevent import monkey\nmonkey.patch_all()\n")
+    env = {"SAFEWORKERS_AFTER_PATCH": "after_patch_hooks:record"}
+    with servers.gunicorn(
+        "after_patch_app:app", *k("AutoWorker"), "-c", str(config), env=env
+    ) as server:
+        seen = server.get("/").json()
+        log = server.log
+    assert seen["app_imported"] is False, log
+    assert seen["calls"] == 1
+    assert seen["worker"] == "AutoWorker"
+    assert seen["socket"] == seen["socket_at_import"] == "gevent._socket3"
+    assert "AutoWorker chose safeworkers.GeventWorker" in log
+
+
 @pytest.mark.parametrize(
     ("worker", "config"),
     [("GeventWorker", HOOKS), ("EventletWorker", "python:after_patch_conf")],

@@ -92,7 +92,7 @@ def test_trio_only_asgi_app() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["wsgi_plain"], "'wsgi_plain' is not MODULE:APP"),
+        (["wsgi_plain"], "Failed to find attribute 'application' in 'wsgi_plain'"),
         (["no_such_module_xyz:app"], "cannot import 'no_such_module_xyz'"),
         (["broken_app:app"], "cannot import 'broken_app': RuntimeError: DATABASE_URL is not set"),
         (["wsgi_plain:app", "--simulate", "windows"], "invalid choice: 'windows'"),
@@ -103,3 +103,15 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     assert code != 0
     assert message in output
     assert "Traceback" not in output
+
+
+def test_takes_what_gunicorn_takes_and_the_header_keeps_its_columns(tmp_path: Path) -> None:
+    """A factory call with arguments, from --chdir; short worker names keep the header apart."""
+    target = "factory_app:create_named_app('y')"
+    chdir = ("--chdir", str(servers.TEST_APPS))
+    code, output = check(target, *chdir, "--worker", "sync", "--only", cwd=tmp_path)
+    assert code == 0, output
+    assert "AutoWorker would pick: safeworkers.SyncWorker (WSGI app" in output
+    assert "  worker  server     result" in output
+    assert "* sync" in output
+    assert "serves (200" in output

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -56,9 +58,12 @@ def test_recommend(app: str, args: list[str], expected: str) -> None:
 @pytest.mark.parametrize(
     ("app", "message"),
     [
-        ("wsgi_plain", "is not MODULE:APP"),
+        # gunicorn reads a bare module as MODULE:application
+        ("wsgi_plain", "Failed to find attribute 'application' in 'wsgi_plain'"),
         ("no_such_module_xyz:app", "cannot import 'no_such_module_xyz'"),
-        ("wsgi_plain:nope", "module 'wsgi_plain' has no 'nope'"),
+        ("wsgi_plain:nope", "Failed to find attribute 'nope' in 'wsgi_plain'"),
+        ("factory_app:create_app(", "Failed to parse 'create_app(' as an attribute name"),
+        ("factory_app:create_app(1)", "create_app() takes 0 positional arguments but 1"),
         ("broken_app:app", "cannot import 'broken_app': RuntimeError: DATABASE_URL is not set"),
     ],
 )
@@ -78,3 +83,71 @@ def test_recommend_never_prints_threads_with_syncworker() -> None:
     assert code == 0, output
     assert "run: gunicorn -k safeworkers.SyncWorker wsgi_plain:app" in output
     assert "--threads 4 is ignored by the sync worker" in output
+
+
+FACTORY = """
+def create_app(name):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [name.encode()]
+    return app
+"""
+
+
+def test_recommend_takes_what_gunicorn_takes(tmp_path: Path) -> None:
+    """A factory call with arguments, from --chdir, and a bare module (MODULE:application);
+    the printed command runs in a shell as printed."""
+    (tmp_path / "fact.py").write_text(FACTORY)
+    code, output = servers.run_to_exit(
+        [CLI, "recommend", "fact:create_app('y')", "--chdir", str(tmp_path)]
+    )
+    assert code == 0, output
+    assert output.splitlines()[0] == "gunicorn -k safeworkers.SyncWorker"
+    [run] = [line for line in output.splitlines() if line.startswith("run: ")]
+    assert shlex.split(run.removeprefix("run: ")) == [
+        "gunicorn",
+        "-k",
+        "safeworkers.SyncWorker",
+        "--chdir",
+        str(tmp_path),
+        "fact:create_app('y')",
+    ]
+    code, output = servers.run_to_exit([CLI, "recommend", "factory_app"])
+    assert code == 0, output
+    assert output.splitlines()[0] == "gunicorn -k safeworkers.SyncWorker"
+
+
+@pytest.mark.parametrize("threads", ["0", "-5", "many"])
+def test_recommend_refuses_threads_below_one(threads: str) -> None:
+    code, output = servers.run_to_exit([CLI, "recommend", "wsgi_plain:app", "--threads", threads])
+    assert code == 2
+    assert f"argument --threads: {threads!r} is not a whole number >= 1" in output
+
+
+PATCHING_LIBRARY = "from gevent import monkey\nmonkey.patch_all()\n"
+APP_WITH_PATCHING_LIBRARY = """
+import patching_lib  # outside the app's project: the scan does not read it
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def test_recommend_agrees_with_autoworker_when_a_library_patches_at_import(
+    tmp_path: Path,
+) -> None:
+    """The process is looked at again after the app is imported, by both."""
+    project, lib = tmp_path / "project", tmp_path / "lib"
+    project.mkdir()
+    lib.mkdir()
+    (project / "patched_app.py").write_text(APP_WITH_PATCHING_LIBRARY)
+    (lib / "patching_lib.py").write_text(PATCHING_LIBRARY)
+    paths = ("--chdir", str(project), "--pythonpath", str(lib))
+    code, output = servers.run_to_exit([CLI, "recommend", "patched_app:app", *paths])
+    assert code == 0, output
+    assert output.splitlines()[0] == "gunicorn -k safeworkers.GeventWorker", output
+    with servers.gunicorn("patched_app:app", "-k", "safeworkers.AutoWorker", *paths) as server:
+        assert server.fetch("/").text == "ok"
+        server.wait_for_log("safeworkers AutoWorker chose safeworkers.GeventWorker")

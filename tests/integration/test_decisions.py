@@ -223,6 +223,41 @@ def test_self_patching_flask_app_with_httpx_and_httpx2_on_macos_like_platform(
     assert recommended("flask_selfpatch:app") == ("gunicorn", "safeworkers.GeventWorker")
 
 
+# --- apps the decision must not refuse or patch (review of issue 8) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("app", "env", "worker", "body"),
+    [
+        ("wsgi_two_loops:app", {}, "SyncWorker", "asyncio and trio"),
+        ("asgi_trio_asyncio:app", {}, "TrioWorker", "asyncio on trio: TrioEventLoop"),
+        ("patch_in_function:app", {}, "SyncWorker", "socket from socket"),
+        (
+            "optional_gevent_patch:app",
+            {"SWTEST_HIDE_DISTS": "gevent", "SWTEST_BLOCK_IMPORTS": "gevent"},
+            "SyncWorker",
+            "socket from socket",
+        ),
+    ],
+    ids=[
+        "wsgi-runs-both-loops",
+        "trio-asyncio",
+        "patch-in-an-uncalled-function",
+        "optional-patch-without-gevent",
+    ],
+)
+def test_autoworker_serves_what_it_once_refused_or_patched(
+    app: str, env: dict[str, str], worker: str, body: str
+) -> None:
+    with servers.gunicorn(app, *k("AutoWorker"), env=env) as server:
+        response = server.get("/")
+        assert (response.status_code, response.text) == (200, body), server.log
+        assert chosen(server) == f"safeworkers.{worker}"
+    code, output = servers.run_to_exit([CLI, "recommend", app], env=env)
+    assert code == 0, output
+    assert output.splitlines()[0] == f"gunicorn -k safeworkers.{worker}", output
+
+
 # --- forced backends (#4) ----------------------------------------------------------------
 
 
@@ -244,6 +279,18 @@ def test_green_worker_refuses_an_asgi_app_at_boot(
 ) -> None:
     log = boot_failure("asgi_plain:app", *k(worker), env=env)
     assert message in log
+
+
+@pytest.mark.parametrize("worker", ["AutoWorker", "GeventWorker"])
+def test_self_patching_asgi_app_is_told_to_drop_the_patching(worker: str) -> None:
+    """Not "serve it with AutoWorker": AutoWorker is what chose the green worker."""
+    log = boot_failure("asgi_selfpatch:app", *k(worker))
+    assert (
+        "this ASGI app monkey-patches the process when imported (gevent.monkey.patch_all at "
+        "asgi_selfpatch.py:10), and safeworkers.GeventWorker serves WSGI apps only"
+    ) in log
+    assert "Remove the monkey-patching call from the app's code" in log
+    assert "-k safeworkers.AutoWorker" not in log
 
 
 def test_trio_backend_serves_a_wsgi_app() -> None:

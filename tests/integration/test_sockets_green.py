@@ -30,6 +30,11 @@ CHILD = textwrap.dedent(
         from gevent import monkey
         monkey.patch_all()
     else:
+        # `import eventlet` itself imports trio where dnspython's DNS-over-HTTPS chain
+        # reaches httpcore2 (see test_decisions.test_eventlet_import_needs_the_guard_here):
+        # the guard first, as EventletWorker does.
+        import safeworkers.guard
+        safeworkers.guard.install()
         import eventlet
         eventlet.monkey_patch()
     import json, os, socket

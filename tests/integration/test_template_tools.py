@@ -142,8 +142,61 @@ def test_hypercorn_configs_serve(config: str, tmp_path: Path) -> None:
     ) as server:
         response = server.fetch("/")
         assert response.status == 200, server.log
-        # The toml names trio; the config module decides from the app: demo_asgi uses no Trio.
-        loop = "trio" if config.endswith(".toml") else "asyncio"
-        assert f'"event_loop": "{loop}"' in response.text
+        # Both decide from the app: demo_asgi uses no Trio.
+        assert '"event_loop": "asyncio"' in response.text
         assert stat.S_IMODE(sock.stat().st_mode) == 0o660
         assert server.fetch("/", "HEAD").body == b""
+
+
+@pytest.mark.parametrize(
+    ("app", "worker", "body"),
+    [
+        ("wsgi_plain:app", "asyncio", "GET / pid="),
+        ("starlette_asyncio:app", "asyncio", "asyncio loop"),
+    ],
+    ids=["wsgi", "asyncio-app"],
+)
+def test_hypercorn_toml_worker_is_decided_from_the_apps_code(
+    app: str, worker: str, body: str, tmp_path: Path
+) -> None:
+    """Rendered where the app's code is: the toml's worker serves it (trio would not)."""
+    sock = tmp_path / "hypercorn.sock"
+    args = ("--app", app, "--bind", f"unix:{sock}")
+    rendered = deploy.render("hypercorn", tmp_path / "conf", *args, cwd=servers.TEST_APPS)
+    toml = (rendered / "hypercorn.toml").read_text()
+    assert f'worker_class = "{worker}"' in toml
+    assert "serves any ASGI app" not in toml
+    with testing.hypercorn(
+        app,
+        "--config",
+        str(rendered / "hypercorn.toml"),
+        unix=sock,
+        bind_by_config=True,
+        cwd=servers.TEST_APPS,
+    ) as server:
+        response = server.fetch("/")
+        assert response.status == 200, server.log
+        assert body in response.text
+
+
+def test_hypercorn_toml_takes_trio_for_a_trio_app(tmp_path: Path) -> None:
+    rendered = deploy.render(
+        "hypercorn", tmp_path, "--app", "asgi_trio_only:app", cwd=servers.TEST_APPS
+    )
+    assert 'worker_class = "trio"' in (rendered / "hypercorn.toml").read_text()
+
+
+def test_hypercorn_config_py_keeps_the_trio_lifespan_fix(tmp_path: Path) -> None:
+    """SAFEWORKERS_BACKEND=trio and a WSGI app (which returns on lifespan) through the
+    rendered file: hypercorn's spawned workers get the fix too."""
+    rendered = deploy.render("hypercorn", tmp_path / "conf", "--app", "wsgi_plain:app")
+    with servers.hypercorn(
+        "wsgi_plain:app",
+        "--config",
+        f"file:{rendered / 'hypercorn_config.py'}",
+        env={"SAFEWORKERS_BACKEND": "trio"},
+        bind_via_env=True,
+    ) as server:
+        response = server.fetch("/")
+        assert response.status == 200, server.log
+        assert "ClosedResourceError" not in server.log

@@ -91,6 +91,29 @@ def test_eventlet_self_patching_in_every_form(module: str) -> None:
     assert scan("selfpatch/eventlet_forms", module).patchers == ("eventlet",)
 
 
+def test_only_patch_calls_that_run_at_import_count() -> None:
+    found = scan("selfpatch/gevent_forms", "in_function")
+    assert not found.patches
+    assert not found.patchers
+    assert names(found.green) == {"gevent", "grequests"}
+
+
+def test_patch_calls_in_if_try_and_class_blocks_run_at_import() -> None:
+    found = scan("selfpatch/gevent_forms", "in_blocks")
+    assert found.patchers == ("gevent",)
+    assert [u.line for _, u in found.patches] == [8, 10, 16]
+
+
+def test_an_optional_patch_is_shown_as_evidence() -> None:
+    found = scan("selfpatch/gevent_forms", "optional")
+    assert found.patchers == ("gevent",)
+    assert [u.optional for _, u in found.patches] == [True]
+    assert found.patch_evidence() == "gevent.monkey.patch_all at optional.py:6"
+    assert found.summary().endswith(
+        "monkey-patches with gevent: gevent.monkey.patch_all at optional.py:6"
+    )
+
+
 def test_a_local_function_named_patch_all_is_not_patching() -> None:
     found = scan("selfpatch/gevent_forms", "not_patching")
     assert not found.patches
@@ -174,8 +197,3 @@ def test_the_scan_imports_nothing() -> None:
     scan("submodule", "myapp.main")
     scan("selfpatch/gevent_forms", "a")
     assert not {m for m in set(sys.modules) - before if m.startswith(("myapp", "gevent", "a"))}
-
-
-def test_module_of_a_target() -> None:
-    assert appscan.module_of("pkg.app:create_app()") == "pkg.app"
-    assert appscan.module_of("app") == "app"

@@ -47,18 +47,25 @@ def env(
 
 
 def code(
-    *, trio: bool = False, asyncio: bool = False, patches: str | None = None, optional: bool = False
+    *,
+    trio: bool | str = False,
+    asyncio: bool = False,
+    patches: str | None = None,
+    optional: bool = False,
+    optional_patch: bool = False,
 ) -> appscan.AppScan:
-    """What a scan of an app module would report."""
+    """What a scan of an app module would report (``trio``: True, or the Trio module)."""
     uses = appscan.Use
+    trio_module = trio if isinstance(trio, str) else "trio"
+    patch = uses(f"{patches}.monkey", "/srv/app.py", 1, optional_patch)
     return appscan.AppScan(
         module="app",
         found=True,
         root="/srv",
         files=("/srv/app.py",),
-        trio=(uses("trio", "/srv/app.py", 3, optional),) if trio else (),
+        trio=(uses(trio_module, "/srv/app.py", 3, optional),) if trio else (),
         asyncio=(uses("asyncpg", "/srv/app.py", 4),) if asyncio else (),
-        patches=((patches, uses(f"{patches}.monkey", "/srv/app.py", 1)),) if patches else (),  # type: ignore[arg-type]
+        patches=((patches, patch),) if patches else (),  # type: ignore[arg-type]
     )
 
 
@@ -122,6 +129,15 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
         "self-patching-app",
         env(packages=GEVENT),
         {"app_kind": "unknown", "code": code(patches="gevent")},
+        "gunicorn",
+        policy.GEVENT,
+        "the app monkey-patches with gevent when imported (gevent.monkey at app.py:1)",
+    ),
+    (
+        "8",
+        "optional-self-patching-gevent-installed",
+        env(packages=GEVENT),
+        {"app_kind": "unknown", "code": code(patches="gevent", optional_patch=True)},
         "gunicorn",
         policy.GEVENT,
         "the app monkey-patches with gevent when imported (gevent.monkey at app.py:1)",
@@ -199,6 +215,33 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
         "gunicorn",
         policy.SYNC,
         "sync worker",
+    ),
+    (
+        "14",
+        "wsgi-optional-patch-gevent-missing",
+        env(),
+        {"code": code(patches="gevent", optional_patch=True)},
+        "gunicorn",
+        policy.SYNC,
+        "sync worker",
+    ),
+    (
+        "14",
+        "wsgi-trio-and-asyncio",
+        env(),
+        {"code": code(trio=True, asyncio=True)},
+        "gunicorn",
+        policy.SYNC,
+        "sync worker",
+    ),
+    (
+        "15",
+        "asgi-trio-asyncio-hosts-asyncio",
+        env(),
+        {**ASGI, "code": code(trio="trio_asyncio", asyncio=True)},
+        "gunicorn",
+        policy.TRIO,
+        "runs Trio code (trio_asyncio at app.py:3)",
     ),
     (
         "15",
@@ -331,6 +374,15 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
         "trio",
         "asked for it",
     ),
+    (
+        "F7",
+        "trio-wsgi-that-uses-asyncio",
+        env(),
+        {"backend": "trio", "code": code(asyncio=True)},
+        "gunicorn",
+        policy.TRIO,
+        "through hypercorn's WSGI adapter",
+    ),
     ("F10", "asgi", env(), {"backend": "asgi", **ASGI}, "gunicorn", policy.GUNICORN_ASGI, "asked"),
     (
         "F10",
@@ -396,6 +448,13 @@ ERRORS: list[tuple[str, str, detect.Environment, dict[str, Any], str]] = [
         env(),
         {**ASGI, "code": code(trio=True, asyncio=True)},
         "uses both Trio (trio at app.py:3) and asyncio-bound code (asyncpg at app.py:4)",
+    ),
+    (
+        "4",
+        "trio-and-asyncio-not-loaded",
+        env(),
+        {**HYPERCORN, "app_kind": "unknown", "code": code(trio=True, asyncio=True)},
+        "no worker runs both loops",
     ),
     (
         "5",

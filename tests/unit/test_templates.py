@@ -7,6 +7,7 @@ tests/integration/test_template_tools.py.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def _number(pattern: str, text: str) -> int:
 @pytest.mark.parametrize(("name", "worker"), WORKER_CASES)
 def test_every_file_names_its_worker_and_says_why(name: str, worker: str | None) -> None:
     params = Params(worker=worker)
-    chosen = worker or TEMPLATES[name].worker
+    chosen = _template.context(name, params)["worker"]
     why_start = _template.WHY[chosen].split()[0]
     for file_name, text in render(name, params).items():
         assert "{{" not in text, file_name
@@ -142,13 +143,22 @@ def test_names_with_dashes_make_valid_nginx_variables() -> None:
     ("template", "params", "message"),
     [
         ("gunicorn", Params(name="Web App"), "--name 'Web App': use lower-case letters"),
-        ("gunicorn", Params(app="app"), "--app 'app' is not MODULE:APP"),
+        ("gunicorn", Params(app="app:create('x')"), "is not MODULE:APP, MODULE:FACTORY() or"),
+        ("gunicorn", Params(app="app:app; rm -rf /"), "is not MODULE:APP"),
         ("hypercorn", Params(worker="safeworkers.GeventWorker"), "hypercorn's workers are"),
         ("gunicorn", Params(worker="trio"), "is a hypercorn worker"),
         ("docker", Params(bind="unix:/run/x.sock"), "needs a TCP --bind"),
         ("nginx", Params(bind="127.0.0.1:8000"), "proxies to a Unix socket"),
         ("gunicorn", Params(bind="localhost"), "neither unix:PATH nor HOST:PORT"),
-        ("systemd", Params(prefix="srv/app"), "must be an absolute path"),
+        ("systemd", Params(prefix="srv/app"), "--prefix 'srv/app': use an absolute path"),
+        ("systemd", Params(prefix="/srv/my app"), "--prefix '/srv/my app': use an absolute path"),
+        ("supervisord", Params(prefix="/srv/a;b"), "(no spaces, quotes, ;, $, % or newlines"),
+        ("systemd", Params(prefix="/srv/a\nExecStartPre=/bin/sh"), "--prefix '/srv/a\\nExec"),
+        ("nginx", Params(bind="unix:/tmp/a;b"), "--bind unix:PATH '/tmp/a;b': use an absolute"),
+        ("nginx", Params(bind="unix:run/x.sock"), "--bind unix:PATH 'run/x.sock'"),
+        ("gunicorn", Params(bind="evil host:80"), "neither unix:PATH nor HOST:PORT"),
+        ("systemd", Params(user="root"), "--user 'root' is root: name an unprivileged user"),
+        ("supervisord", Params(user="root"), "--user 'root' is root"),
         ("gunicorn", Params(worker='x" rm'), "is not a worker class name"),
         ("nope", Params(), "no template 'nope'"),
     ],
@@ -183,7 +193,8 @@ def test_command_all_and_its_errors(tmp_path: Path) -> None:
     done = _cli("template", "all", "-o", str(tmp_path), "--worker", "safeworkers.GeventWorker")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(TEMPLATES)
-    assert 'worker_class = "trio"' in (tmp_path / "hypercorn" / "hypercorn.toml").read_text()
+    # myproject's code is not here: asyncio, as the hypercorn config takes it
+    assert 'worker_class = "asyncio"' in (tmp_path / "hypercorn" / "hypercorn.toml").read_text()
     assert "GeventWorker" in (tmp_path / "docker" / "Dockerfile").read_text()
     for args, message in [
         (["all"], "'all' writes a folder per template: give -o DIR"),
@@ -194,3 +205,62 @@ def test_command_all_and_its_errors(tmp_path: Path) -> None:
         assert failed.returncode != 0
         assert f"safeworkers: {message}" in failed.stderr or message in failed.stderr
         assert "Traceback" not in failed.stderr
+
+
+def test_docker_uses_user_and_templates_that_do_not_say_so() -> None:
+    dockerfile = render("docker", Params(user="svc"))["Dockerfile"]
+    assert "--shell /usr/sbin/nologin svc\n" in dockerfile
+    noted = _cli("template", "kubernetes", "--user", "svc")
+    assert noted.returncode == 0, noted.stderr
+    assert (
+        "safeworkers: note: the kubernetes template does not use --user (it is used by: "
+        "systemd, docker, supervisord)"
+    ) in noted.stderr
+    assert "note:" not in _cli("template", "systemd", "--user", "svc").stderr
+
+
+def test_hypercorn_toml_worker_follows_the_apps_code(tmp_path: Path) -> None:
+    (tmp_path / "trio_app.py").write_text(
+        "import trio\n\nasync def app(scope, receive, send):\n    await trio.sleep(0)\n"
+    )
+    (tmp_path / "selfpatch.py").write_text("from gevent import monkey\nmonkey.patch_all()\n")
+    done = _cli("template", "hypercorn", "--app", "trio_app:app", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'worker_class = "trio"' in done.stdout
+    assert "Chosen from the app's code" in done.stdout
+    given = _cli(
+        "template", "hypercorn", "--app", "trio_app:app", "--worker", "asyncio", cwd=tmp_path
+    )
+    assert 'worker_class = "asyncio"' in given.stdout
+    assert "Given with --worker." in given.stdout
+    refused = _cli("template", "hypercorn", "--app", "selfpatch:app", cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "hypercorn cannot serve green code" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "bind"),
+    [
+        ({}, ["unix:/run/webapp/gunicorn.sock"]),
+        ({"BIND": "127.0.0.1:8001, 127.0.0.1:8002"}, ["127.0.0.1:8001", "127.0.0.1:8002"]),
+        ({"BIND": "127.0.0.1:8001 [::1]:8001"}, ["127.0.0.1:8001", "[::1]:8001"]),
+        ({"PORT": "5000"}, ["0.0.0.0:5000"]),
+    ],
+)
+def test_gunicorn_conf_reads_bind_and_port_as_gunicorn_config_does(
+    env: dict[str, str], bind: list[str]
+) -> None:
+    conf = CONFIGS / "gunicorn" / "gunicorn.conf.py"
+    clean = {k: v for k, v in os.environ.items() if k not in ("BIND", "PORT")}
+    code = f"import runpy; print(runpy.run_path({str(conf)!r})['bind'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr(bind)

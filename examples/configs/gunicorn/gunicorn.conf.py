@@ -7,19 +7,21 @@ timeouts, forwarded_allow_ips for loopback only, the Trio import guard for
 gunicorn's own green workers) and sets what this deployment decides.
 """
 
-import os
-
 from safeworkers.gunicorn_config import *  # noqa: F403
+from safeworkers.gunicorn_config import bind_from_environment
 
 # Worker: safeworkers.AutoWorker, because
-# it picks the worker in each worker process (sync; gthread with --threads;
-# Trio for Trio apps; asyncio for other ASGI apps), logs the choice and why,
-# and never monkey-patches unless SAFEWORKERS_BACKEND asks for gevent or
-# eventlet.
+# it reads the app's code and the process and picks the worker in each worker
+# process (sync; gthread with --threads; Trio for Trio apps; asyncio for other
+# ASGI apps; the guarded gevent or eventlet worker when the process is
+# monkey-patched already or the app patches itself, or when SAFEWORKERS_BACKEND
+# asks), logs the choice and why, and stops at boot with the reason where a
+# worker would answer 500.
 worker_class = "safeworkers.AutoWorker"
 
-# Where to listen: BIND (comma-separated) in the environment wins.
-bind = os.environ.get("BIND", "unix:/run/webapp/gunicorn.sock").split(",")
+# Where to listen: BIND (comma- or space-separated) in the environment wins,
+# then PORT (0.0.0.0:$PORT), as in safeworkers.gunicorn_config.
+bind = bind_from_environment("unix:/run/webapp/gunicorn.sock")
 # Unix sockets are created with mode 0660: the owner and its group (add
 # nginx's user to it) may connect, nobody else. gunicorn trusts the
 # X-Forwarded-* headers of every Unix-socket peer, so this mode is what keeps

@@ -6,7 +6,9 @@ psycogreen's ``patch_psycopg()``. gunicorn has no hook there: ``post_fork``
 runs before a green worker patches, ``post_worker_init`` after the app is
 loaded. The green workers call this one at the start of ``load_wsgi``: after
 patching, after gunicorn applied ``--env`` and dropped privileges (as for the
-app import itself), and right before the app is imported.
+app import itself), and right before the app is imported. AutoWorker in a
+process that is monkey-patched already (``patch_all()`` in gunicorn.conf.py)
+imports the app itself to decide: it calls the hook first, at the same point.
 
 Where the hook comes from, first found wins:
 
@@ -25,11 +27,11 @@ error: an integration that did not switch on would serve broken requests.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from safeworkers import _target
 from safeworkers.workers._base import boot_failure
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 #: The name of the hook function in a gunicorn config.
 CONFIG_NAME = "safeworkers_after_patch"
+#: The worker attribute that records that the hook was called.
+CALLED = "safeworkers_after_patch_called"
 #: Where gunicorn keeps a config file's module (``gunicorn.app.base``).
 _CONFIG_FILE_MODULE = "__config__"
 
@@ -74,26 +78,21 @@ def find(current: Settings, cfg: Any) -> tuple[str, Callable[..., Any]] | None:
 
 
 def _load(target: str) -> Callable[..., Any]:
-    where = f"SAFEWORKERS_AFTER_PATCH={target}"
-    module_name, _, attribute = target.partition(":")
     try:
-        value: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        message = f"{where}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
-        raise HookError(message) from None
-    for part in attribute.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise HookError(f"{where}: {module_name!r} has no {attribute!r}") from None
-    if not callable(value):
-        raise HookError(f"{where}: {attribute!r} is not a function: it is {type(value).__name__}")
-    hook: Callable[..., Any] = value
-    return hook
+        return _target.load_function(target)
+    except _target.TargetError as exc:
+        raise HookError(f"SAFEWORKERS_AFTER_PATCH={target}: {exc}") from None
 
 
 def call(worker: Any) -> None:
-    """Run the configured hook with ``worker``; a failure stops the worker as a boot failure."""
+    """Run the configured hook with ``worker``, once; a failure stops the worker (boot failure).
+
+    Once: AutoWorker in a process patched already calls it before importing
+    the app, and the green worker it becomes then does not call it again.
+    """
+    if getattr(worker, CALLED, False):
+        return
+    setattr(worker, CALLED, True)
     try:
         found = find(worker.safeworkers_settings, worker.cfg)
     except HookError as exc:

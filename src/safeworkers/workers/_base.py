@@ -9,6 +9,7 @@ it is (``TCP_NODELAY`` and keepalive only on TCP).
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import sys
 from collections.abc import Iterable
@@ -92,7 +93,8 @@ class SafeWorkerMixin:
             f"; {extra}" if extra else "",
             "idle={},interval={},count={}".format(*keepalive) if keepalive else "off",
         )
-        if current.after_patch and not self.safeworkers_calls_after_patch:
+        called = getattr(self, "safeworkers_after_patch_called", False)  # by AutoWorker
+        if current.after_patch and not self.safeworkers_calls_after_patch and not called:
             self.log.warning(
                 "safeworkers %s: SAFEWORKERS_AFTER_PATCH=%s is not called: this worker does not "
                 "monkey-patch (GeventWorker and EventletWorker call it)",
@@ -117,11 +119,37 @@ class SafeWorkerMixin:
                 f"SAFEWORKERS_BACKEND={backend} serves WSGI apps, but this app is ASGI: "
                 "use trio, asgi or auto",
             )
-        boot_failure(
-            self.log,
-            f"safeworkers.{self.safeworkers_name} serves WSGI apps, but this app is ASGI (it "
-            "would answer 500 to every request): serve it with -k safeworkers.AutoWorker, "
-            "-k asgi or -k safeworkers.TrioWorker",
+        boot_failure(self.log, self._asgi_app_message())
+
+    def _asgi_app_message(self) -> str:
+        """Why this WSGI-only worker refuses the ASGI app it loaded, and what to do instead."""
+        from safeworkers import _target, appscan
+
+        name = f"safeworkers.{self.safeworkers_name}"
+        decision = getattr(self, "safeworkers_decision", None)  # set when AutoWorker chose us
+        code = getattr(decision, "code", None)
+        if code is None:
+            uri = getattr(getattr(self, "app", None), "app_uri", None) or self.cfg.wsgi_app
+            module = _target.module_of(uri) if isinstance(uri, str) else ""
+            code = appscan.scan(module, [p or os.getcwd() for p in sys.path])
+        if code.patches:
+            return (
+                f"this ASGI app monkey-patches the process when imported "
+                f"({code.patch_evidence()}), and {name} serves WSGI apps only (it would answer "
+                "500 to every request): an ASGI app cannot be served by a green WSGI worker. "
+                "Remove the monkey-patching call from the app's code; AutoWorker then serves "
+                "the app with an asyncio worker"
+            )
+        if decision is not None:
+            return (
+                f"AutoWorker chose {name} ({'; '.join(decision.choice.reasons)}), but this app "
+                "is ASGI and that worker serves WSGI apps only: serve it with -k asgi or "
+                "-k safeworkers.TrioWorker"
+            )
+        return (
+            f"{name} serves WSGI apps, but this app is ASGI (it would answer 500 to every "
+            "request): serve it with -k safeworkers.AutoWorker, -k asgi or "
+            "-k safeworkers.TrioWorker"
         )
 
     def refuse_other_patcher(self, library: str) -> None:

@@ -7,31 +7,35 @@ anything is patched, and the object then *becomes* the chosen worker: its
 class is swapped and the chosen class's ``__init__`` adds that class's state,
 while the heartbeat file, sockets, pid and whatever hooks set are kept.
 
-Facts come from three places: the process (``detect``: is it monkey-patched
-already, can Trio run), the app's code, read without running it
-(``appscan``: Trio or asyncio use, self-patching), and the loaded app (WSGI or
-ASGI). The app is loaded once, here; gunicorn caches the loaded object, so the
-chosen worker reuses it. When a green backend is forced
-(``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches itself,
-the app is *not* loaded here: it must be imported only after patching, by
-the green worker, which checks then that it is a WSGI app. In a process that
-is (or is about to be) monkey-patched, the Trio import guard is installed
-before anything else.
+The facts are gathered and the choice made by :func:`safeworkers._decide.decide`,
+the step ``safeworkers recommend`` and ``check`` share: the process
+(``detect``: is it monkey-patched already, can Trio run), the app's code,
+read without running it (``appscan``: Trio or asyncio use, self-patching), and
+the loaded app (WSGI or ASGI). The app is loaded once, here; gunicorn caches
+the loaded object, so the chosen worker reuses it. When a green backend is
+forced (``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches
+itself, the app is *not* loaded here: it must be imported only after
+patching, by the green worker, which checks then that it is a WSGI app. In a
+process that is (or is about to be) monkey-patched, the Trio import guard is
+installed before anything else; in one patched already, the after-patch hook
+runs before the app is imported here.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
-from safeworkers import appscan, detect, guard, policy
+from safeworkers import _decide, _target, appscan, detect, guard, policy
+from safeworkers.workers import _afterpatch
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
 # privileges are dropped (the interpreter may not be readable by that user).
@@ -39,15 +43,13 @@ from safeworkers import appscan, detect, guard, policy
 from safeworkers.workers import sync as _sync  # noqa: F401
 from safeworkers.workers._base import SafeWorkerMixin, boot_failure
 
+if TYPE_CHECKING:
+    from safeworkers.settings import Settings
+
 #: Worker classes the policy may name that are not ``safeworkers.<Name>``.
 _UPSTREAM = {
     policy.GUNICORN_ASGI: "gunicorn.workers.gasgi.ASGIWorker",
 }
-
-
-def _patchers(env: detect.Environment) -> set[str]:
-    """The green libraries that patched this process (not "unknown" removals)."""
-    return set(env.patched.values()) & {"gevent", "eventlet"}
 
 
 def resolve(worker_class: str) -> type:
@@ -73,72 +75,58 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
     """Picks the worker that fits the app and the process; logs the choice and why."""
 
     safeworkers_name = "AutoWorker"
+    #: Whether the after-patch hook runs before this worker imports the app.
+    _sw_hook_before_load = False
 
     def init_process(self) -> None:
         current = self.safeworkers_settings_or_stop()  # kept for the chosen worker
         self._hold_stop_signals()
         # The facts first, while privileges are unchanged: reading package
         # metadata imports modules an unprivileged user may not be able to read.
-        env = detect.environment(findings=False)
-        code = self._scan_app()
-        self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
-        if self._green(env, code):
-            # Guard first: the app (or the chosen worker) imports what imports trio
-            # in a process that is, or is about to be, monkey-patched.
-            guard.install(current.guard_modules, mode=current.guard)
-        kind: policy.AppKind = "unknown"
-        needs_trio = False
-        # Self-patching apps and forced green backends are imported by the chosen
-        # worker after it patches; an app that needs Trio where Trio cannot run is
-        # refused before its import would fail.
-        load_now = not (
-            current.backend in ("gevent", "eventlet")
-            or code.patchers
-            or (code.needs_trio and not env.trio_usable)
-        )
-        if load_now:
-            app = self._load_app()
-            kind = detect.app_kind(app)
-            needs_trio = detect.app_needs_trio(app, self._app_module())
-            patched_before = _patchers(env)
-            env = detect.environment(findings=False)
-            if _patchers(env) - patched_before:
-                self.log.warning(
-                    "safeworkers AutoWorker: importing the app monkey-patched this process "
-                    "(%s), which its code did not show; the guard was installed late",
-                    ", ".join(sorted(_patchers(env) - patched_before)),
-                )
-                guard.install(current.guard_modules, mode=current.guard)
         try:
-            choice = policy.recommend(
-                env,
-                app_kind=kind,
-                threads=int(self.cfg.threads),
+            decision = _decide.decide(
+                self._app_module() or "",
+                self._load_app,
                 backend=current.backend,
-                needs_trio=needs_trio,
+                threads=int(self.cfg.threads),
                 server="gunicorn",
-                code=code,
+                before_load=functools.partial(self._before_load, current),
+                patched_by_app=functools.partial(self._patched_by_app, current),
             )
         except policy.PolicyError as exc:
             boot_failure(self.log, str(exc))
             return
+        choice = decision.choice
         if choice.server != "gunicorn":
             boot_failure(self.log, _no_gunicorn_worker_message(choice))
             return
         self.log.info(
             "safeworkers AutoWorker chose %s: %s", choice.worker_class, "; ".join(choice.reasons)
         )
+        self.safeworkers_decision = decision  # the chosen worker's messages read it
         self._become(resolve(choice.worker_class))
         self.init_process()
 
-    def _scan_app(self) -> appscan.AppScan:
-        module = self._app_module() or ""
-        path = [p or os.getcwd() for p in sys.path]
-        return appscan.scan(module, path)
+    def _before_load(
+        self, current: Settings, env: detect.Environment, code: appscan.AppScan
+    ) -> None:
+        self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
+        patched = bool(_decide.patchers(env))
+        if patched or policy.app_patchers(env, code):
+            # Guard first: the app (or the chosen worker) imports what imports trio
+            # in a process that is, or is about to be, monkey-patched.
+            guard.install(current.guard_modules, mode=current.guard)
+        # Patched already (gunicorn.conf.py, --preload): the app is imported here, so the
+        # after-patch hook runs here too, before it (see _load_app_like_gunicorn).
+        self._sw_hook_before_load = patched and _decide.loads_app(current.backend, env, code)
 
-    @staticmethod
-    def _green(env: detect.Environment, code: appscan.AppScan) -> bool:
-        return bool(_patchers(env) or code.patchers)
+    def _patched_by_app(self, current: Settings, libraries: set[str]) -> None:
+        self.log.warning(
+            "safeworkers AutoWorker: importing the app monkey-patched this process "
+            "(%s), which its code did not show; the guard was installed late",
+            ", ".join(sorted(libraries)),
+        )
+        guard.install(current.guard_modules, mode=current.guard)
 
     def _load_app(self) -> Any:
         try:
@@ -185,13 +173,15 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             os.initgroups(util.get_username(uid), gid)
             self.cfg.set("initgroups", False)
         util.set_owner_process(uid, gid, initgroups=False)  # setgid, then setuid
+        if self._sw_hook_before_load:
+            _afterpatch.call(self)  # after --env and the privilege drop, as a green worker does
         return self.app.wsgi()  # cached by gunicorn: the chosen worker reuses it
 
     def _app_module(self) -> str | None:
         uri = getattr(self.app, "app_uri", None) or getattr(self.cfg, "wsgi_app", None)
         if not isinstance(uri, str) or not uri:
             return None
-        return appscan.module_of(uri) or None
+        return _target.module_of(uri) or None
 
     def _become(self, cls: type) -> None:
         """Turn this object into an instance of ``cls``, keeping its current state.

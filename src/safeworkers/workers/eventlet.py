@@ -51,7 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from safeworkers import detect, guard
+from safeworkers import _target, detect, guard
 from safeworkers.workers._afterpatch import AfterPatchMixin
 from safeworkers.workers._base import (
     SafeWorkerMixin,
@@ -395,7 +395,7 @@ else:
             if self.cfg.preload_app:
                 return True
             uri = getattr(self.app, "app_uri", None) or getattr(self.cfg, "wsgi_app", None)
-            module = str(uri or "").partition(":")[0]
+            module = _target.module_of(str(uri or ""))
             return bool(module) and module in sys.modules
 
         def _green_listener(self, listener: Any) -> Any:
