@@ -40,6 +40,9 @@ SUBSET = [
     "tests/integration/test_trio_worker.py::test_unix_socket_http_and_websocket",
 ]
 
+#: Our code that the tests' servers and child interpreters import (the Makefile's COMPILED).
+COMPILED = ["src", "tests/harness", "tests/apps", "examples/apps"]
+
 for version in PYTHONS:
     for bindir in sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin"))):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
@@ -54,7 +57,9 @@ nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")  # mkdocs too: the docs build is a test
+    # mkdocs too: the docs build is a test. Compiled: see subset().
+    session.install("--compile-bytecode", "-e", ".[dev]")
+    session.run("python", "-m", "compileall", "-q", *COMPILED, silent=True)
 
 
 @nox.session(python=PYTHONS)
@@ -68,5 +73,8 @@ def tests(session: nox.Session) -> None:
 def subset(session: nox.Session) -> None:
     """CI's fast subset on the Pythons other than the project venv's."""
     # What the subset runs needs no linters or docs tools: less to fetch on a fresh machine.
-    session.install("-e", ".[all,test]")
+    # Compiled, as in the Makefile: with PYTHONDONTWRITEBYTECODE set, every child process
+    # would compile what it imports.
+    session.install("--compile-bytecode", "-e", ".[all,test]")
+    session.run("python", "-m", "compileall", "-q", *COMPILED, silent=True)
     session.run("pytest", "-n", "2", "--timeout", "180", *(session.posargs or SUBSET))
