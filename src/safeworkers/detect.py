@@ -360,6 +360,7 @@ def environment(*, findings: bool = True) -> Environment:
     patched = patch_state()
     backend = trio_backend()
     reason = trio_unusable_reason(backend, patched)
+    trio_installed = _importable("trio")
     found: tuple[Finding, ...] = ()
     importers: Mapping[str, str] = MappingProxyType({})
     if findings:
@@ -371,9 +372,9 @@ def environment(*, findings: bool = True) -> Environment:
         python_implementation=platform.python_implementation(),
         python_version=platform.python_version(),
         trio_backend=backend,
-        trio_usable=reason is None and packages.get("trio") is not None,
+        trio_usable=reason is None and trio_installed,
         trio_unusable_reason=reason
-        if reason is not None or packages.get("trio") is not None
+        if reason is not None or trio_installed
         else "trio is not installed",
         packages=packages,
         patched=patched,
@@ -381,6 +382,19 @@ def environment(*, findings: bool = True) -> Environment:
         findings=found,
         trio_importers=importers,
     )
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found on ``sys.path`` (not imported; cheaper than reading
+    its distribution's metadata, which a worker's start need not pay for)."""
+    if module in sys.modules:
+        return True
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _findings(
