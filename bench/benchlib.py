@@ -1,10 +1,12 @@
-"""Start servers, wait for them, load them, time them: what the benchmarks share.
+"""Start servers, load them, time them: what the benchmarks share.
 
-Bench-local on purpose (no imports from tests/): servers are subprocesses on
-127.0.0.1 with a free port, serving bench/apps; readiness is a raw HTTP
-request; load comes from ``wrk``. Extra environments (another gunicorn, the
-ASGI workers) are virtualenvs the bench makes itself with uv under
-``.venv-bench/``.
+Servers are started and stopped with :mod:`safeworkers.testing` (the public
+API our tests use too; bench/ imports nothing from tests/): one worker
+process, on 127.0.0.1 with a free port, serving bench/apps, from the
+project's .venv or from a virtualenv the bench makes itself with uv under
+``.venv-bench/`` (another gunicorn, the ASGI workers). Load comes from
+``wrk``. With two or more CPUs and ``taskset``, servers under load run on
+CPU 0 and wrk on CPU 1, so neither migrates onto the other's CPU mid-run.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from safeworkers import testing
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "bench" / "apps"
@@ -30,22 +31,26 @@ VENVS = ROOT / ".venv-bench"
 MAIN_BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def clean_environment() -> None:
+    """Run the servers and commands without this shell's ``PYTHON*`` and ``SAFEWORKERS_*``.
+
+    ``PYTHONDONTWRITEBYTECODE`` would make every server compile what it imports at each
+    start (boot times would measure the compiler), ``PYTHONPATH`` would add modules.
+    """
+    for name in list(os.environ):
+        if name.startswith(("PYTHON", "SAFEWORKERS_")):
+            del os.environ[name]
 
 
-def http_status(port: int, path: str = "/", timeout: float = 2.0) -> int | None:
-    """One GET on a fresh connection; the status, or None if nothing answered."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            head = sock.recv(64)
-    except OSError:
-        return None
-    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
-    return int(match.group(1)) if match else None
+def _pinning() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(prefix for servers, prefix for wrk): CPU 0 and CPU 1, where that is possible."""
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return (), ()
+    return ("taskset", "-c", "0"), ("taskset", "-c", "1")
+
+
+SERVER_CPU, WRK_CPU = _pinning()
+PINNED = bool(SERVER_CPU)
 
 
 @dataclass
@@ -69,13 +74,6 @@ class Env:
         ).stdout.strip()
         return out or None
 
-    def gunicorn_args(self) -> list[str]:
-        """Options every gunicorn here gets: no control socket (gunicorn >= 27)."""
-        helptext = subprocess.run(
-            [self.exe("gunicorn"), "--help"], capture_output=True, text=True, check=False
-        ).stdout
-        return ["--no-control-socket"] if "--no-control-socket" in helptext else []
-
 
 MAIN = Env("main", MAIN_BIN)
 
@@ -91,102 +89,65 @@ def make_env(name: str, requirements: Sequence[str]) -> Env:
             raise SystemExit("the benchmarks need uv (pip install -e '.[dev]')")
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(where)}
         subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(where)], check=True, env=env)
-        subprocess.run(
-            [uv, "pip", "install", "-q", "-e", str(ROOT), *requirements], check=True, env=env
-        )
+        install = [uv, "pip", "install", "-q", "--compile-bytecode", "-e", str(ROOT)]
+        subprocess.run([*install, *requirements], check=True, env=env)
         stamp.write_text(wanted)
     return Env(name, where / "bin")
 
 
-@dataclass
-class Running:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-
-def _argv(env: Env, server: str, app: str, args: Sequence[str], port: int) -> list[str]:
-    bind = f"127.0.0.1:{port}"
-    if server == "gunicorn":
-        return [env.exe("gunicorn"), "--bind", bind, "-w", "1", *env.gunicorn_args(), *args, app]
-    if server == "hypercorn":
-        return [env.exe("hypercorn"), "--bind", bind, "-w", "1", *args, app]
-    raise ValueError(server)
+def start(
+    env: Env, server: testing.ServerName, app: str, *args: str, wait: bool = True, pin: bool = True
+) -> testing.Server:
+    """One server (one worker process) of ``env``; on CPU 0 where the bench pins (``pin``)."""
+    return testing.start(
+        server,
+        app,
+        "-w",
+        "1",
+        *args,
+        executable_path=env.exe(server),
+        cwd=APPS,
+        pythonpath=[APPS],
+        wait=wait,
+        ready_timeout=60,
+        prefix=SERVER_CPU if pin else (),
+    )
 
 
 @contextlib.contextmanager
-def serve(
-    env: Env, server: str, app: str, *args: str, ready_timeout: float = 60.0
-) -> Iterator[Running]:
-    """Run a server until the block ends; it has answered 200 when the block starts."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
-        log = Path(tmp) / "server.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                _argv(env, server, app, args, port),
-                cwd=APPS,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**_clean_env(), "PYTHONPATH": str(APPS)},
-            )
-        running = Running(proc, port, log)
-        try:
-            deadline = time.monotonic() + ready_timeout
-            while http_status(port) != 200:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{server} {' '.join(args)} did not serve:\n{log.read_text()}"
-                    )
-                time.sleep(0.02)
-            yield running
-        finally:
-            _stop(proc)
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SAFEWORKERS_", "PYTHON"))}
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def boot_seconds(env: Env, server: str, app: str, *args: str, timeout: float = 60.0) -> float:
-    """Seconds from spawning the server to its first 200."""
-    port = free_port()
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        _argv(env, server, app, args, port),
-        cwd=APPS,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**_clean_env(), "PYTHONPATH": str(APPS)},
-    )
+def serve(env: Env, server: testing.ServerName, app: str, *args: str) -> Iterator[testing.Server]:
+    """Run a server until the block ends; it has answered when the block starts."""
+    running = start(env, server, app, *args)
     try:
-        while http_status(port, timeout=1.0) != 200:
-            if proc.poll() is not None or time.perf_counter() - started > timeout:
-                raise RuntimeError(f"{server} {' '.join(args)} did not boot")
-            time.sleep(0.002)
-        return time.perf_counter() - started
+        yield running
     finally:
-        _stop(proc)
+        running.stop()
+
+
+def boot_seconds(
+    env: Env, server: testing.ServerName, app: str, *args: str, timeout: float = 60.0
+) -> float:
+    """Seconds from spawning the server to its first 200 (polled every 2 ms).
+
+    Not pinned: the master and its worker start side by side on a real machine's CPUs,
+    and no wrk runs meanwhile.
+    """
+    started = time.perf_counter()
+    running = start(env, server, app, *args, wait=False, pin=False)
+    try:
+        answer = running.wait_ready(timeout, path="/", poll=0.002)
+        took = time.perf_counter() - started
+        if answer.status != 200:
+            raise RuntimeError(f"{server} {' '.join(args)} answered {answer.status}")
+        return took
+    finally:
+        running.stop()
 
 
 def wrk(url: str, seconds: int, connections: int) -> float:
     """Requests/s from ``wrk -t1`` (one thread: the other core is the server's)."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, seconds)}s", url],
+        [*WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, seconds)}s", url],
         capture_output=True,
         text=True,
         check=True,
@@ -200,14 +161,40 @@ def wrk(url: str, seconds: int, connections: int) -> float:
     return float(match.group(1))
 
 
-def command_seconds(argv: Sequence[str], runs: int, env: dict[str, str] | None = None) -> float:
-    """Median wall time of a command that exits by itself."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(list(argv), check=True, capture_output=True, env=env or _clean_env())
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def command_seconds(argv: Sequence[str]) -> float:
+    """Wall time of one run of a command that exits by itself."""
+    started = time.perf_counter()
+    subprocess.run(list(argv), check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Per-round ratios of two measurements taken side by side: their median and quartiles."""
+
+    ratios: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def quartiles(self) -> tuple[float, float]:
+        if len(self.ratios) < 2:
+            return self.ratios[0], self.ratios[0]
+        low, _, high = statistics.quantiles(self.ratios, n=4, method="inclusive")
+        return low, high
+
+
+def paired(ours: Sequence[float], theirs: Sequence[float]) -> Paired:
+    return Paired(tuple(a / b for a, b in zip(ours, theirs, strict=True)))
+
+
+def turns(labels: Sequence[str], rounds: int) -> Iterator[list[str]]:
+    """Each round's order: forward, then backward (A B, B A, A B, ...), so that neither
+    side is always first and each pair of runs compared is adjacent in time."""
+    for round_no in range(rounds):
+        yield list(labels) if round_no % 2 == 0 else list(reversed(labels))
 
 
 def load_average() -> float:

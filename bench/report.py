@@ -39,7 +39,17 @@ def save(data: dict[str, Any], path: Path = RESULTS) -> None:
 
 
 def ratio(row: dict[str, Any]) -> float:
+    """The median of the per-round ratios (older results: the ratio of the medians)."""
+    if "ratio" in row:
+        return float(row["ratio"])
     return float(row["ours"]) / float(row["theirs"])
+
+
+def spread(row: dict[str, Any]) -> str:
+    """The quartiles of the per-round ratios, as `(0.97-1.03)`, if recorded."""
+    if "low" not in row:
+        return ""
+    return f" ({row['low']:.2f}-{row['high']:.2f})"
 
 
 def met(row: dict[str, Any]) -> bool | None:
@@ -72,14 +82,14 @@ def table(data: dict[str, Any], group: str) -> str:
     """The Markdown table of one group."""
     rows = [row for row in data["rows"] if row["group"] == group]
     lines = [
-        "| comparison | safeworkers | upstream | ratio | target |",
+        "| comparison | safeworkers | upstream | ratio (quartiles) | target |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['name']} | {row['ours_label']}: {_number(row['ours'], row['unit'])} "
             f"| {row['theirs_label']}: {_number(row['theirs'], row['unit'])} "
-            f"| {ratio(row):.2f} | {_target(row)} |"
+            f"| {ratio(row):.2f}{spread(row)} | {_target(row)} |"
         )
     return "\n".join(lines)
 
@@ -94,6 +104,11 @@ def conditions(data: dict[str, Any]) -> str:
         else "**a busy machine** (other jobs were running: these figures are indicative only)"
     )
     settings = data["settings"]
+    pinned = (
+        "servers pinned to CPU 0 and wrk to CPU 1 (taskset)"
+        if settings.get("pinned")
+        else "nothing pinned"
+    )
     after = data.get("load_after")
     during = (
         f" and {after:.2f} at its end (the bench itself keeps about two processes busy)"
@@ -104,8 +119,12 @@ def conditions(data: dict[str, Any]) -> str:
         f"Recorded {data['recorded']} on {quiet}: load average "
         f"{data['load_before']:.2f} before the run{during}; {machine['cpus']} cores, "
         f"{machine['platform']}, Python {machine['python']}; {versions}. "
-        f"Load: `wrk -t1`, {settings['seconds']} s per run, {settings['rounds']} round(s) "
-        "per comparison, servers taking turns going first; medians."
+        f"Load: `wrk -t1`, {settings['warmup']} s of warm-up per server, then "
+        f"{settings['rounds']} rounds of {settings['seconds']} s per server; "
+        f"{settings['boot_rounds']} boots of each server; {pinned}. Each round runs every "
+        "server once, in an order reversed every other round; a ratio is the median of the "
+        "per-round ratios, with their quartiles in brackets; the figures beside it are each "
+        "side's median."
     )
 
 
@@ -153,7 +172,13 @@ def chart(data: dict[str, Any], path: Path = CHART) -> None:
     colours = ["#2e7d32" if met(row) else "#c62828" for row in rows]
     fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.4))
     positions = range(len(rows))
-    ax.barh(positions, ratios, color=colours)
+    # The whiskers: the quartiles of the per-round ratios.
+    pairs = list(zip(ratios, rows, strict=True))
+    errors = [
+        [max(0.0, r - min(float(row.get("low", r)), limit)) for r, row in pairs],
+        [max(0.0, min(float(row.get("high", r)), limit) - r) for r, row in pairs],
+    ]
+    ax.barh(positions, ratios, color=colours, xerr=errors, ecolor="#555555", capsize=2)
     for y, row in zip(positions, rows, strict=True):
         ax.plot([row["target"]] * 2, [y - 0.4, y + 0.4], color="black", linewidth=1.5)
         ax.text(min(ratios[y], 1.85) + 0.01, y, f"{ratio(row):.2f}", va="center", fontsize=8)
@@ -164,7 +189,8 @@ def chart(data: dict[str, Any], path: Path = CHART) -> None:
     ax.set_xlabel("safeworkers / upstream (throughput: higher is better; boot: lower is better)")
     quiet = "quiet machine" if data["quiet"] else "BUSY machine: indicative only"
     ax.set_title(
-        f"safeworkers / upstream, {data['recorded']} ({quiet})\nblack tick: target",
+        f"safeworkers / upstream, {data['recorded']} ({quiet})\n"
+        "median of per-round ratios; whiskers: quartiles; black tick: target",
         fontsize=9,
     )
     fig.tight_layout()

@@ -1,14 +1,19 @@
 """Side-by-side benchmarks: each safeworkers worker against the upstream worker it wraps.
 
-    make bench                                   # everything (several minutes)
+    make bench                                   # everything (about 13 minutes)
     .venv/bin/python bench/run.py --only trio    # one group
-    .venv/bin/python bench/run.py --seconds 1 --rounds 1   # a quick check of the bench itself
+    .venv/bin/python bench/run.py --rounds 2 --boot-rounds 2 --no-write   # check the bench
 
 Every comparison runs its servers in the same invocation, one worker process
-each, on 127.0.0.1, serving bench/apps/hello.py; rounds alternate which
-server goes first and the medians are compared. Load comes from ``wrk -t1``.
-Groups that need another gunicorn or the ASGI workers get virtualenvs the
-bench makes with uv (``.venv-bench/``). Results go to
+each, on 127.0.0.1, serving bench/apps/hello.py, started with
+safeworkers.testing (servers pinned to CPU 0, wrk to CPU 1, where possible).
+After a warm-up, each round runs every server once, in an order reversed
+every other round (A B, B A, ...); a comparison's ratio is the median of the
+per-round ratios, whose quartiles are reported as its spread. This machine's
+speed drifts by 10-20 % within seconds: a ratio of two runs side by side
+cancels the drift, one of two medians taken apart does not. Load comes from
+``wrk -t1``. Groups that need another gunicorn or the ASGI workers get
+virtualenvs the bench makes with uv (``.venv-bench/``). Results go to
 bench/results/benchmarks.json, the docs' generated tables and
 docs/img/benchmarks.png. Nothing is asserted: speed is measured, not tested.
 Record figures only on a quiet machine (load average < 0.5): the JSON says
@@ -31,7 +36,7 @@ from typing import Any
 # bench/ is on sys.path (the script's own directory): benchlib and report are bench's.
 import benchlib
 import report
-from benchlib import MAIN, Env
+from benchlib import MAIN, Env, Paired
 
 WRAPPER = 0.97  # every wrapper >= 0.97x its twin
 TRIO = 1.0  # TrioWorker >= 1.0x hypercorn -k trio
@@ -47,43 +52,48 @@ def gunicorn(env: Env, worker: str, *args: str, app: str = "hello:wsgi") -> Conf
 
 def throughput(
     configs: dict[str, Config], options: argparse.Namespace, connections: int
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Median req/s of each configuration (all running, measured in turn); their logs."""
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Req/s of each configuration in every round (all running, measured in turn); logs."""
     runs: dict[str, list[float]] = {label: [] for label in configs}
-    logs: dict[str, str] = {}
     with ExitStack() as stack:
         running = {
             label: stack.enter_context(benchlib.serve(env, server, app, *args))
             for label, (env, server, app, args) in configs.items()
         }
-        labels = list(configs)
-        for label in labels:  # warm up
-            benchlib.wrk(running[label].url, 1, connections)
-        for round_no in range(options.rounds):
-            shift = round_no % len(labels)
-            for label in labels[shift:] + labels[:shift]:
+        for label in configs:  # warm up: imports, caches, the CPU's clock
+            for _ in range(options.warmup):
+                benchlib.wrk(running[label].url, 1, connections)
+        for order in benchlib.turns(list(configs), options.rounds):
+            for label in order:
                 runs[label].append(benchlib.wrk(running[label].url, options.seconds, connections))
-        logs = {label: run.log.read_text(errors="replace") for label, run in running.items()}
-    return {label: statistics.median(values) for label, values in runs.items()}, logs
+        logs = {label: run.log for label, run in running.items()}
+    return runs, logs
 
 
 def row(
     group: str,
     name: str,
-    ours: tuple[str, float],
-    theirs: tuple[str, float],
+    ours: tuple[str, list[float]],
+    theirs: tuple[str, list[float]],
     *,
     unit: str = "req/s",
     better: str = "higher",
     target: float | None = WRAPPER,
 ) -> dict[str, Any]:
+    """A comparison: each side's median, and the median and quartiles of the paired ratios."""
+    pairs: Paired = benchlib.paired(ours[1], theirs[1])
+    low, high = pairs.quartiles
     return {
         "group": group,
         "name": name,
         "ours_label": ours[0],
-        "ours": round(ours[1], 4),
+        "ours": round(statistics.median(ours[1]), 4),
         "theirs_label": theirs[0],
-        "theirs": round(theirs[1], 4),
+        "theirs": round(statistics.median(theirs[1]), 4),
+        "ratio": round(pairs.median, 4),
+        "low": round(low, 4),
+        "high": round(high, 4),
+        "rounds": len(pairs.ratios),
         "unit": unit,
         "better": better,
         "target": target,
@@ -227,20 +237,22 @@ def group_boot(options: argparse.Namespace) -> list[dict[str, Any]]:
         ),
     ]
     rows = []
-    rounds = max(3, options.rounds * 2)
     for name, ours, theirs in pairs:
+        configs = {"ours": ours, "theirs": theirs}
+        for env, server, app, args in configs.values():  # warm up: the file cache
+            benchlib.boot_seconds(env, server, app, *args)
         times: dict[str, list[float]] = {"ours": [], "theirs": []}
-        for round_no in range(rounds):
-            order = [("ours", ours), ("theirs", theirs)]
-            for key, (env, server, app, args) in order[::-1] if round_no % 2 else order:
+        for order in benchlib.turns(list(configs), options.boot_rounds):
+            for key in order:
+                env, server, app, args = configs[key]
                 times[key].append(benchlib.boot_seconds(env, server, app, *args))
         label = lambda c: f"`{c[1]} {' '.join(c[3])}`"  # noqa: E731
         rows.append(
             row(
                 "boot",
                 name,
-                (label(ours), statistics.median(times["ours"])),
-                (label(theirs), statistics.median(times["theirs"])),
+                (label(ours), times["ours"]),
+                (label(theirs), times["theirs"]),
                 unit="s",
                 better="lower",
                 target=BOOT,
@@ -251,44 +263,59 @@ def group_boot(options: argparse.Namespace) -> list[dict[str, Any]]:
 
 def group_startup(options: argparse.Namespace) -> list[dict[str, Any]]:
     python = MAIN.exe("python")
-    runs = max(10, options.rounds * 5)
+    runs = max(10, options.boot_rounds)
 
-    def ms(*code: str) -> float:
-        return 1000 * benchlib.command_seconds([python, "-c", "\n".join(code)], runs)
+    def code(*lines: str) -> list[str]:
+        return [python, "-c", "\n".join(lines)]
 
-    bare = ms("pass")
     imported = "import safeworkers.guard as g"
-    doctor = 1000 * benchlib.command_seconds([MAIN.exe("safeworkers"), "doctor"], runs)
-    pairs = [
-        ("`import safeworkers`", "import safeworkers", ms("import safeworkers")),
-        ("`import safeworkers.guard`", imported, ms(imported)),
-        ("`safeworkers doctor`", "safeworkers doctor", doctor),
-    ]
-    rows = [
-        row(
-            "startup",
-            name,
-            (f"`{what}`", value),
-            ("`python -c 'pass'`", bare),
-            unit="ms",
-            better="lower",
-            target=None,
+    #: name -> (what, command, baseline label, baseline command)
+    bare = ("`python -c 'pass'`", code("pass"))
+    hook = {"SAFEWORKERS_GUARD_PROCESS": "1"}
+    commands = {
+        "`import safeworkers`": ("`import safeworkers`", code("import safeworkers"), *bare),
+        "`import safeworkers.guard`": (f"`{imported}`", code(imported), *bare),
+        "`safeworkers doctor`": (
+            "`safeworkers doctor`",
+            [MAIN.exe("safeworkers"), "doctor"],
+            *bare,
+        ),
+        # What every Python start pays where the start-up hook is on (safeworkers run).
+        "`python -c 'pass'`, SAFEWORKERS_GUARD_PROCESS=1 vs unset": (
+            "variable set",
+            ["env", *(f"{k}={v}" for k, v in hook.items()), python, "-c", "pass"],
+            "unset",
+            code("pass"),
+        ),
+        # What the installed guard (a meta-path finder) adds to an import that pulls
+        # trio in opportunistically; both sides have imported the guard.
+        "`import httpx`, guard installed vs not": (
+            "installed",
+            code(imported, "g.install()", "import httpx"),
+            "not installed",
+            code(imported, "import httpx"),
+        ),
+    }
+    rows = []
+    for name, (ours_label, ours, theirs_label, theirs) in commands.items():
+        benchlib.command_seconds(ours)  # warm up
+        benchlib.command_seconds(theirs)
+        times: dict[str, list[float]] = {"ours": [], "theirs": []}
+        for order in benchlib.turns(["ours", "theirs"], runs):
+            for key in order:
+                argv = ours if key == "ours" else theirs
+                times[key].append(1000 * benchlib.command_seconds(argv))
+        rows.append(
+            row(
+                "startup",
+                name,
+                (ours_label, times["ours"]),
+                (theirs_label, times["theirs"]),
+                unit="ms",
+                better="lower",
+                target=None,
+            )
         )
-        for name, what, value in pairs
-    ]
-    # What the installed guard (a meta-path finder) adds to an import that
-    # pulls trio in opportunistically; both sides have imported the guard.
-    rows.append(
-        row(
-            "startup",
-            "`import httpx`, guard installed vs not",
-            ("installed", ms(imported, "g.install()", "import httpx")),
-            ("not installed", ms(imported, "import httpx")),
-            unit="ms",
-            better="lower",
-            target=None,
-        )
-    )
     return rows
 
 
@@ -326,8 +353,10 @@ def versions() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=3, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=24, help="throughput rounds")
+    parser.add_argument("--seconds", type=int, default=1, help="per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="1 s wrk runs per server first")
+    parser.add_argument("--boot-rounds", type=int, default=16, help="boots of each server")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--only", action="append", choices=list(GROUP_FUNCTIONS), help="repeatable")
     parser.add_argument(
@@ -336,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("the benchmarks need wrk (apt-get install wrk)")
+    benchlib.clean_environment()
     load_before = benchlib.load_average()
     if load_before >= 0.5:
         print(f"warning: load average {load_before:.2f}: figures from a busy machine are noise")
@@ -370,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         settings={
             "rounds": options.rounds,
             "seconds": options.seconds,
+            "warmup": options.warmup,
+            "boot_rounds": options.boot_rounds,
             "connections": options.connections,
+            "pinned": benchlib.PINNED,
         },
     )
     report.save(data)

@@ -10,11 +10,16 @@ so imports gevent there, as ``-k gevent`` does (importing patches nothing).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from safeworkers._version import __version__
 
+# The .pth hook (SAFEWORKERS_GUARD_PROCESS) imports this package at every
+# interpreter start: typing, which costs about what the start does, is for
+# type checkers only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from safeworkers.workers.auto import AutoWorker
     from safeworkers.workers.eventlet import EventletWorker
     from safeworkers.workers.gevent import GeventWorker

@@ -19,15 +19,20 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from safeworkers import _simulate, _target, detect, testing
+from safeworkers import _simulate, _target
+
+if TYPE_CHECKING:
+    from safeworkers import testing
+
+# Imported where they are used, so that `safeworkers doctor` (whose parser
+# includes this command's) does not import them: safeworkers.testing (which
+# imports http.client and ssl), subprocess, concurrent.futures.
 
 Status = Literal["serves", "fails", "skipped"]
 
@@ -95,6 +100,8 @@ def candidate(name: str) -> Candidate:
 
 def candidates(app_kind: str) -> list[Candidate]:
     if app_kind == "asgi":
+        from safeworkers import detect
+
         installed = detect.package_version("uvicorn-worker") is not None
         return [*ASGI, *([UVICORN] if installed else [])]
     return list(WSGI)
@@ -161,6 +168,8 @@ def autoworker_choice(
     The one place ``check`` asks; it runs in a child, so importing the app (and
     whatever the app patches) stays out of this process.
     """
+    import subprocess
+
     try:
         done = subprocess.run(
             [sys.executable, "-c", _DECIDE, target],
@@ -201,6 +210,8 @@ def boot(
 
     ``pythonpath``: where the app is imported from (default: the current directory).
     """
+    from safeworkers import detect, testing
+
     result = Result(cand.name, cand.server, "fails")
     missing = [n for n in cand.needs if detect.package_version(n) is None]
     if missing:
@@ -269,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
     for name in intended:
         if name not in {c.name for c in matrix}:
             matrix.append(candidate(name))
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [
             pool.submit(

@@ -19,9 +19,12 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from safeworkers import appscan, detect, policy
-from safeworkers.settings import Backend
+
+if TYPE_CHECKING:
+    from safeworkers.settings import Backend
 
 GREEN = ("gevent", "eventlet")
 

@@ -18,7 +18,6 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 
 from safeworkers import _target
@@ -349,6 +348,8 @@ def _fill(text: str, values: dict[str, str]) -> str:
 def render(template: str, params: Params | None = None) -> dict[str, str]:
     """``{output file name: content}`` for ``template``."""
     values = context(template, params or Params())
+    from importlib import resources  # here: it is slow to import, and only rendering needs it
+
     folder = resources.files("safeworkers") / "templates" / template
     rendered: dict[str, str] = {}
     for source, target in TEMPLATES[template].files:

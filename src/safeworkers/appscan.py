@@ -30,6 +30,7 @@ in a server and is skipped.
 
 from __future__ import annotations
 
+import functools
 import os
 import sysconfig
 import time
@@ -58,6 +59,7 @@ __all__ = [
     "Library",
     "Use",
     "find_source",
+    "is_library_dir",
     "library_dirs",
     "scan",
 ]
@@ -156,6 +158,7 @@ class AppScan:
 # ----------------------------------------------------------------------------- resolving
 
 
+@functools.lru_cache(maxsize=1)
 def library_dirs() -> frozenset[str]:
     """Directories of installed code (stdlib, site-packages): never part of an app's project."""
     paths = sysconfig.get_paths()
@@ -163,7 +166,7 @@ def library_dirs() -> frozenset[str]:
     return frozenset(os.path.realpath(paths[n]) for n in names if n in paths)
 
 
-def _is_library_dir(directory: str, libraries: frozenset[str]) -> bool:
+def is_library_dir(directory: str, libraries: frozenset[str]) -> bool:
     real = os.path.realpath(directory)
     return real in libraries or os.path.basename(real) in ("site-packages", "dist-packages")
 
@@ -212,6 +215,8 @@ def scan(
     clock: Callable[[], float] = time.monotonic,
     libraries: frozenset[str] | None = None,
     module_level_only: bool = False,
+    until: Callable[[Use], bool] | None = None,
+    follow: Callable[[str], bool] | None = None,
 ) -> AppScan:
     """Scan ``module`` and the modules of its own package or project it imports.
 
@@ -222,6 +227,9 @@ def scan(
     then only the app's own top-level package is followed. Imports that leave
     the project are recorded as facts but not read. ``module_level_only``:
     only what runs when the modules are imported (function bodies skipped).
+    ``until``: stop at the first Trio use it accepts (the caller asks only
+    whether there is one; the facts are then those of the files read so far).
+    ``follow``: read only the modules it accepts (the start module always).
     """
     libraries = library_dirs() if libraries is None else libraries
     start = clock()
@@ -230,10 +238,12 @@ def scan(
         return AppScan(module=module)
     first_file, root = located
     top = module.partition(".")[0]
-    project_dir = None if _is_library_dir(root, libraries) else root
+    project_dir = None if is_library_dir(root, libraries) else root
 
     def in_project(name: str) -> tuple[str, str] | None:
         if name.partition(".")[0] != top and project_dir is None:
+            return None
+        if follow is not None and name != module and not follow(name):
             return None
         if find_source(name, [root]) is None:  # cheap: most imports leave the project
             return None
@@ -297,6 +307,8 @@ def scan(
             use = _optional(use, optional)
             if key not in patches or patches[key][1].optional:
                 patches[key] = (library, use)
+        if until is not None and any(until(use) for use in found.trio):
+            break
         for imported_name, import_optional in found.imports:
             enqueue(imported_name, optional or import_optional)
     return AppScan(

@@ -26,21 +26,20 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from safeworkers import (
-    __version__,
-    _check,
-    _decide,
-    _run,
-    _target,
-    _template,
-    detect,
-    policy,
-    settings,
-)
+from safeworkers import __version__, _check, _run, _target, _template, settings
+
+if TYPE_CHECKING:
+    from safeworkers import _decide, policy
+
+# Each command imports what it needs (detect, policy, _decide) when it runs:
+# `safeworkers doctor` should not pay for `recommend`'s imports.
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    from safeworkers import detect
+
     env = detect.environment()
     if args.json:
         print(json.dumps(env.to_dict(), indent=2, sort_keys=True))
@@ -79,6 +78,8 @@ def decide(
     imported here, the way gunicorn imports it, unless AutoWorker would not
     import it either. Errors are ``SystemExit`` with one ``safeworkers: ...`` line.
     """
+    from safeworkers import _decide, policy
+
     try:
         current = backend or settings.load().backend
     except settings.SettingsError as exc:
@@ -102,6 +103,8 @@ def decide(
 
 def _run_line(args: argparse.Namespace, choice: policy.Choice) -> str:
     """The command to run, quoted for a POSIX shell."""
+    from safeworkers import policy
+
     argv = [choice.server, "-k", choice.worker_class]
     # Not for SyncWorker: gunicorn swaps any "...SyncWorker" with --threads > 1
     # for its own gthread worker.

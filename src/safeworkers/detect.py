@@ -13,12 +13,9 @@ Everything returned is immutable so it can be cached, logged and compared.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import inspect
-import platform
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -149,14 +146,44 @@ class Environment:
 
 def package_version(name: str) -> str | None:
     """The installed version of distribution ``name``, or ``None``."""
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    from safeworkers import _metadata
+
+    return _metadata.version(name)
+
+
+class _Versions(Mapping[str, "str | None"]):
+    """Distribution name -> installed version, each read when first asked for.
+
+    A worker's decision looks at a few of :data:`PACKAGES` (gunicorn, and
+    trio or hypercorn or uvicorn-worker depending on the app); reading the
+    metadata of all of them in every worker start was a measurable part of
+    AutoWorker's boot. Read-only, like the rest of the snapshot.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+        self._found: dict[str, str | None] = {}
+
+    def __getitem__(self, name: str) -> str | None:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._found:
+            self._found[name] = package_version(name)
+        return self._found[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def installed_packages(names: tuple[str, ...] = PACKAGES) -> Mapping[str, str | None]:
-    return MappingProxyType({name: package_version(name) for name in names})
+    """Name -> installed version (``None``: not installed), read when looked up."""
+    return _Versions(names)
 
 
 def _patcher_of(obj: object) -> str | None:
@@ -327,10 +354,13 @@ def environment(*, findings: bool = True) -> Environment:
     scan for trio importers they need): what the workers and config modules
     ask for, since they decide on the other facts only.
     """
+    import platform
+
     packages = installed_packages()
     patched = patch_state()
     backend = trio_backend()
     reason = trio_unusable_reason(backend, patched)
+    trio_installed = _importable("trio")
     found: tuple[Finding, ...] = ()
     importers: Mapping[str, str] = MappingProxyType({})
     if findings:
@@ -342,9 +372,9 @@ def environment(*, findings: bool = True) -> Environment:
         python_implementation=platform.python_implementation(),
         python_version=platform.python_version(),
         trio_backend=backend,
-        trio_usable=reason is None and packages.get("trio") is not None,
+        trio_usable=reason is None and trio_installed,
         trio_unusable_reason=reason
-        if reason is not None or packages.get("trio") is not None
+        if reason is not None or trio_installed
         else "trio is not installed",
         packages=packages,
         patched=patched,
@@ -352,6 +382,19 @@ def environment(*, findings: bool = True) -> Environment:
         findings=found,
         trio_importers=importers,
     )
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found on ``sys.path`` (not imported; cheaper than reading
+    its distribution's metadata, which a worker's start need not pay for)."""
+    if module in sys.modules:
+        return True
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _findings(
@@ -392,6 +435,8 @@ def app_kind(app: object) -> AppKind:
     ``__call__`` is ``async def`` (Starlette, Quart, Django's ASGIHandler).
     A WSGI app is any other callable.
     """
+    import inspect
+
     target = _unwrap(app)
     if inspect.iscoroutinefunction(target):
         return "asgi"
@@ -411,6 +456,8 @@ def app_needs_trio(app: object, module: str | None = None) -> bool:
     merely has httpx installed does not count: httpcore imports trio only
     optionally.
     """
+    import inspect
+
     target = _unwrap(app)
     classes = type(target).__mro__ if not inspect.isroutine(target) else ()
     for cls in classes:

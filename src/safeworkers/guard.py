@@ -36,20 +36,26 @@ been without it.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.abc
+import _thread
 import importlib.machinery
 import sys
-import threading
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from types import ModuleType
-from typing import Literal
 
-from safeworkers import detect
+# Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS):
+# nothing heavy here. typing, importlib.abc, threading and safeworkers.detect
+# cost more than the interpreter's own start; detect is imported when a
+# guarded module is (see _precheck_trio), typing only by type checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from importlib.abc import Loader
+    from types import ModuleType
+    from typing import Literal
 
-Mode = Literal["guard", "preimport", "off"]
+    Mode = Literal["guard", "preimport", "off"]
+    _LoaderBase = Loader
+else:
+    _LoaderBase = object
+
 MODES: tuple[Mode, ...] = ("guard", "preimport", "off")
 
 #: Modules guarded unless told otherwise.
@@ -96,7 +102,7 @@ def _message(module: str, reason: str, patchers: tuple[str, ...]) -> str:
             "safeworkers.TrioWorker for Trio ASGI apps, or SyncWorker/ThreadWorker for WSGI; "
             f"if it only needs `import {module}` to succeed, set SAFEWORKERS_GUARD=preimport."
         )
-    elif reason.startswith(detect.NO_BACKEND):
+    elif reason.startswith(_no_backend()):
         lines.append(f"Run on a platform that {module} supports (Linux, macOS, BSD or Windows).")
     else:
         lines.append(
@@ -106,13 +112,27 @@ def _message(module: str, reason: str, patchers: tuple[str, ...]) -> str:
     return " ".join(lines)
 
 
+def _no_backend() -> str:
+    from safeworkers import detect
+
+    return detect.NO_BACKEND
+
+
+def _precheck_trio() -> str | None:
+    from safeworkers import detect
+
+    return detect.trio_unusable_reason()
+
+
 #: Module -> a check run before the module executes, returning why it cannot
 #: work here (or ``None``). Only modules whose backend logic we know get one;
 #: the rest rely on catching what they raise.
-_PRECHECKS: dict[str, Callable[[], str | None]] = {"trio": detect.trio_unusable_reason}
+_PRECHECKS: dict[str, Callable[[], str | None]] = {"trio": _precheck_trio}
 
 
 def _current_patchers() -> tuple[str, ...]:
+    from safeworkers import detect
+
     patchers = set(detect.patch_state().values())
     patchers.discard("unknown")
     return tuple(sorted(patchers))
@@ -131,7 +151,12 @@ def _is_detection_failure(exc: BaseException, patchers: tuple[str, ...]) -> bool
     return bool(patchers) and isinstance(exc, (AttributeError, OSError))
 
 
-class _FailingLoader(importlib.abc.Loader):
+# The finder and loaders below follow the import protocols (find_spec;
+# create_module/exec_module); at run time they do not subclass importlib.abc's
+# classes, whose import costs more than the interpreter's start does.
+
+
+class _FailingLoader(_LoaderBase):
     """Loader for a module already known to be unavailable: fails fast."""
 
     def __init__(self, error: BackendUnavailable) -> None:
@@ -145,12 +170,10 @@ class _FailingLoader(importlib.abc.Loader):
         raise BackendUnavailable(error.module, error.reason, patchers=error.patchers)
 
 
-class _GuardedLoader(importlib.abc.Loader):
+class _GuardedLoader(_LoaderBase):
     """Runs the real loader and translates backend detection failures."""
 
-    def __init__(
-        self, loader: importlib.abc.Loader, spec: importlib.machinery.ModuleSpec, guard: _Guard
-    ) -> None:
+    def __init__(self, loader: Loader, spec: importlib.machinery.ModuleSpec, guard: _Guard) -> None:
         self._loader = loader
         self._spec = spec
         self._guard = guard
@@ -193,7 +216,7 @@ def _purge(name: str, before: set[str]) -> None:
             del sys.modules[key]
 
 
-class _Guard(importlib.abc.MetaPathFinder):
+class _Guard:
     def __init__(self, modules: Iterable[str]) -> None:
         self.modules = frozenset(modules)
         self.failures: dict[str, BackendUnavailable] = {}
@@ -235,7 +258,7 @@ def _find_with_others(
     return None
 
 
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _guard: _Guard | None = None
 
 
@@ -269,6 +292,8 @@ def install(modules: Iterable[str] | None = None, *, mode: Mode = "guard") -> bo
 def _preimport(names: Sequence[str]) -> None:
     patchers = _current_patchers()
     if patchers:
+        import warnings
+
         warnings.warn(
             f"SAFEWORKERS_GUARD=preimport has no effect: this process is already patched by "
             f"{', '.join(patchers)}; {', '.join(names)} cannot be imported with the real stdlib "
@@ -294,7 +319,7 @@ def uninstall() -> None:
     global _guard
     with _lock:
         if _guard is not None:
-            with contextlib.suppress(ValueError):
+            if _guard in sys.meta_path:
                 sys.meta_path.remove(_guard)
             _guard = None
 

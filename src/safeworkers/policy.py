@@ -247,9 +247,12 @@ def recommend(
         return _patched(env, facts, server, reasons)
     if server == "hypercorn":
         return _hypercorn(env, facts, prefer_trio, reasons)
-    trio_problem = _trio_problem(env)
-    if facts.needs_trio and facts.kind != "wsgi" and trio_problem is not None:
-        raise _no_trio_here(facts, trio_problem)
+    # Asked only where the answer matters: it reads trio's and hypercorn's metadata,
+    # which a WSGI app's worker start need not pay for.
+    if facts.needs_trio and facts.kind != "wsgi":
+        trio_problem = _trio_problem(env)
+        if trio_problem is not None:
+            raise _no_trio_here(facts, trio_problem)
     if facts.kind == "unknown":
         raise PolicyError("could not tell whether the app is WSGI or ASGI: load it first")
     if facts.kind == "wsgi":
@@ -261,7 +264,7 @@ def recommend(
     if facts.needs_trio:
         reasons.append(f"ASGI app that runs Trio code ({facts.trio_evidence})")
         return _trio_choice(server, reasons)
-    if prefer_trio and trio_problem is None and not facts.uses_asyncio:
+    if prefer_trio and not facts.uses_asyncio and _trio_problem(env) is None:
         reasons.append("ASGI app without Trio or asyncio-bound code; Trio preferred and usable")
         return _trio_choice(server, reasons)
     reasons.append("ASGI app that does not use Trio")

@@ -9,16 +9,22 @@ is accepted, so the worker can stop with one readable line.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, cast
 
-from safeworkers import _target
+# Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS),
+# so stdlib modules that cost more than the interpreter's start (typing,
+# dataclasses, re) are not imported here; typing only by type checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Literal, TypeVar
 
-Backend = Literal["auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi"]
+    Backend = Literal["auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi"]
+    GuardMode = Literal["guard", "preimport", "off"]
+    _Choice = TypeVar("_Choice", bound=str)
+
 BACKENDS: tuple[Backend, ...] = ("auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi")
-GuardMode = Literal["guard", "preimport", "off"]
 GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
+DEFAULT_GUARD_MODULES: tuple[str, ...] = ("trio",)
 
 _TRUE = ("1", "true", "yes", "on")
 #: Also spelled out in src/safeworkers_guard.pth (tests/integration/test_startup_hook.py).
@@ -39,22 +45,84 @@ class SettingsError(ValueError):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
 class Settings:
+    """The parsed settings: read-only, compared and printed field by field."""
+
     #: SAFEWORKERS_BACKEND: which worker AutoWorker uses (``auto`` decides).
-    backend: Backend = "auto"
+    backend: Backend
     #: SAFEWORKERS_GUARD: the import guard mode for green workers.
-    guard: GuardMode = "guard"
+    guard: GuardMode
     #: SAFEWORKERS_GUARD_MODULES: comma-separated modules the guard covers.
-    guard_modules: tuple[str, ...] = ("trio",)
+    guard_modules: tuple[str, ...]
     #: SAFEWORKERS_TCP_KEEPALIVE: ``idle,interval,count`` seconds/probes, or off.
-    tcp_keepalive: tuple[int, int, int] | None = None
+    tcp_keepalive: tuple[int, int, int] | None
     #: SAFEWORKERS_MPTCP: create Multipath TCP listeners (config modules).
-    mptcp: bool = False
+    mptcp: bool
     #: SAFEWORKERS_GUARD_PROCESS: install the guard at interpreter start-up (the .pth hook).
-    guard_process: bool = False
+    guard_process: bool
     #: SAFEWORKERS_AFTER_PATCH: ``module:function`` the green workers call after patching.
-    after_patch: str | None = None
+    after_patch: str | None
+
+    # A plain class, not a dataclass: see the imports above.
+    __slots__ = (
+        "after_patch",
+        "backend",
+        "guard",
+        "guard_modules",
+        "guard_process",
+        "mptcp",
+        "tcp_keepalive",
+    )
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "auto",
+        guard: GuardMode = "guard",
+        guard_modules: tuple[str, ...] = DEFAULT_GUARD_MODULES,
+        tcp_keepalive: tuple[int, int, int] | None = None,
+        mptcp: bool = False,
+        guard_process: bool = False,
+        after_patch: str | None = None,
+    ) -> None:
+        fields = {
+            "backend": backend,
+            "guard": guard,
+            "guard_modules": guard_modules,
+            "tcp_keepalive": tcp_keepalive,
+            "mptcp": mptcp,
+            "guard_process": guard_process,
+            "after_patch": after_patch,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Settings are read-only: cannot set {name!r}")
+
+    # Pickled (hypercorn's spawned workers get the config module's state) and copied
+    # field by field; __setattr__ refuses.
+    def __getstate__(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Settings({fields})"
 
 
 #: name -> (accepted values, description), for errors and the docs table.
@@ -91,21 +159,24 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
 }
 
 
-def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+def _choice(
+    environ: Mapping[str, str], name: str, choices: tuple[_Choice, ...], default: _Choice
+) -> _Choice:
     raw = environ.get(name)
     if raw is None:
         return default
     value = raw.strip().lower()
-    if value not in choices:
-        raise SettingsError(name, raw, VARIABLES[name][0])
-    return value
+    for choice in choices:
+        if choice == value:
+            return choice
+    raise SettingsError(name, raw, VARIABLES[name][0])
 
 
 def _modules(environ: Mapping[str, str]) -> tuple[str, ...]:
     name = "SAFEWORKERS_GUARD_MODULES"
     raw = environ.get(name)
     if raw is None:
-        return Settings.guard_modules
+        return DEFAULT_GUARD_MODULES
     modules = tuple(part.strip() for part in raw.split(",") if part.strip())
     if not modules or not all(all(p.isidentifier() for p in m.split(".")) for m in modules):
         raise SettingsError(name, raw, VARIABLES[name][0])
@@ -145,6 +216,8 @@ def _callable_path(environ: Mapping[str, str], name: str) -> str | None:
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return None
+    from safeworkers import _target  # only when the variable is set: it imports re
+
     if _target.function_parts(raw) is None:
         raise SettingsError(name, raw, VARIABLES[name][0])
     return raw.strip()
@@ -161,8 +234,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         if key.startswith("SAFEWORKERS_") and key not in VARIABLES:
             raise SettingsError(key, env[key], ", ".join(VARIABLES), unknown=True)
     return Settings(
-        backend=cast("Backend", _choice(env, "SAFEWORKERS_BACKEND", BACKENDS, "auto")),
-        guard=cast("GuardMode", _choice(env, "SAFEWORKERS_GUARD", GUARD_MODES, "guard")),
+        backend=_choice(env, "SAFEWORKERS_BACKEND", BACKENDS, "auto"),
+        guard=_choice(env, "SAFEWORKERS_GUARD", GUARD_MODES, "guard"),
         guard_modules=_modules(env),
         tcp_keepalive=_keepalive(env),
         mptcp=_flag(env, "SAFEWORKERS_MPTCP"),

@@ -249,10 +249,13 @@ class Server:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} not logged within {timeout}s; log:\n{self.log}")
 
-    def wait_ready(self, timeout: float = 30.0, path: str = "/__ready__") -> Fetched:
+    def wait_ready(
+        self, timeout: float = 30.0, path: str = "/__ready__", *, poll: float = 0.05
+    ) -> Fetched:
         """Wait until the server answers any HTTP request (``GET path``); that answer.
 
-        Raises :class:`ServerExited` if the process ends first, and
+        Tries every ``poll`` seconds (a benchmark timing the boot polls more
+        often). Raises :class:`ServerExited` if the process ends first, and
         :class:`ServerNotReady` (after stopping the server) on time-out.
         """
         deadline = time.monotonic() + timeout
@@ -264,7 +267,7 @@ class Server:
                 return self.fetch(path, timeout=max(0.1, min(5.0, deadline - time.monotonic())))
             except (OSError, http.client.HTTPException) as exc:
                 last = exc
-                time.sleep(0.05)
+                time.sleep(poll)
         if self.proc.poll() is not None:
             raise ServerExited(self)
         self.stop()
@@ -331,6 +334,7 @@ def start(
     pythonpath: Sequence[PathLike] = (),
     keep_settings: bool = False,
     graceful_timeout: float = 5,
+    prefix: Sequence[str] = (),
 ) -> Server:
     """Start ``gunicorn``/``hypercorn`` ``[-k WORKER] ARGS APP``; the caller stops it.
 
@@ -339,7 +343,9 @@ def start(
     safeworkers config modules) instead of ``--bind``; ``bind_by_config``
     passes neither, for a config file that binds to ``unix`` itself.
     ``graceful_timeout`` (gunicorn only) keeps stops quick; later ``args``
-    override it.
+    override it. ``prefix``: a command the server runs under, which must exec
+    it (``("taskset", "-c", "0")`` to pin it to a CPU, ``("nice", "-n", "5")``):
+    the process stopped and reported is then the server's.
     """
     if simulate:
         _simulate.platform_value(simulate)  # a bad name fails here, not in the child
@@ -367,7 +373,7 @@ def start(
         log_path = tmp_path / "server.log"
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(
-                argv,
+                [*prefix, *argv],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=child_env,
@@ -401,6 +407,7 @@ class ServeOptions(TypedDict, total=False):
     pythonpath: Sequence[PathLike]
     keep_settings: bool
     graceful_timeout: float  # gunicorn only
+    prefix: Sequence[str]
 
 
 @contextlib.contextmanager

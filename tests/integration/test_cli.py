@@ -23,6 +23,19 @@ def test_doctor_json() -> None:
     assert facts["patched"] == {}
 
 
+def test_doctor_imports_only_what_it_reports_on() -> None:
+    """No other command's imports (the server harness, the decision) in `doctor`."""
+    probe = (
+        "import sys; from safeworkers import cli; cli.main(['doctor', '--json']); "
+        "print(*sorted(m for m in sys.modules if m.startswith('safeworkers')), file=sys.stderr)"
+    )
+    code, output = servers.run_to_exit([str(servers.BIN / "python"), "-c", probe])
+    assert code == 0, output
+    loaded = set(output.split("\n")[-2].split())
+    assert "safeworkers.detect" in loaded
+    assert not loaded & {"safeworkers.testing", "safeworkers._decide", "safeworkers.policy"}
+
+
 def test_doctor_text_lists_findings_and_strict_fails_on_warnings() -> None:
     code, output = servers.run_to_exit([CLI, "doctor"])
     assert code == 0

@@ -64,3 +64,26 @@ def test_the_hook_skips_the_false_values_of_the_settings() -> None:
 
     line = next(x for x in SOURCE.read_text().splitlines() if x.startswith("import "))
     assert f"not in {settings._FALSE!r}".replace("'", '"') in line
+
+
+#: Modules that cost more to import than the interpreter's own start: the hook must not
+#: import them, since with SAFEWORKERS_GUARD_PROCESS set every Python start runs it.
+HEAVY = ("typing", "dataclasses", "importlib.abc", "importlib.metadata", "threading", "re")
+
+
+def test_the_hook_imports_nothing_heavy() -> None:
+    """What every Python start pays with the hook on: the guard, the settings, no more."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEWORKERS_")}
+    env["SAFEWORKERS_GUARD_PROCESS"] = "1"
+    probe = "import sys, safeworkers.guard as g; print(g.installed(), *sorted(sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    assert out[0] == "True"
+    loaded = set(out[1:])
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    ours = {m for m in loaded if m.startswith("safeworkers")}
+    assert ours == {"safeworkers", "safeworkers._version", "safeworkers._startup"} | {
+        "safeworkers.settings",
+        "safeworkers.guard",
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,22 @@ def test_a_server_that_cannot_boot_raises_with_its_log() -> None:
     assert "DATABASE_URL is not set" in str(failure.value)
     assert failure.value.returncode != 0
     assert "DATABASE_URL is not set" in failure.value.server.log  # readable after the stop
+
+
+def test_a_prefix_command_runs_the_server_and_the_server_is_what_is_stopped() -> None:
+    """``prefix`` (bench/ pins servers with taskset): the command execs the server."""
+    with servers.gunicorn("wsgi_plain:app", "-k", "sync") as plain:
+        base = os.getpriority(os.PRIO_PROCESS, plain.proc.pid)
+    with testing.gunicorn(
+        "wsgi_plain:app",
+        "-k",
+        "sync",
+        prefix=("nice", "-n", "3"),
+        gunicorn_bin=servers.gunicorn_exe(),
+        cwd=servers.ROOT,
+        pythonpath=servers.PYTHONPATH,
+    ) as server:
+        assert server.wait_ready(5, path="/", poll=0.002).status == 200
+        assert os.getpriority(os.PRIO_PROCESS, server.proc.pid) == min(base + 3, 19)
+        assert server.argv[0] == servers.gunicorn_exe()  # the server's command, without prefix
+    assert server.proc.returncode == 0

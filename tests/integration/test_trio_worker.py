@@ -453,13 +453,13 @@ def test_max_requests_recycles_workers_without_failing_requests() -> None:
     with gunicorn("trio_raw:app", *WORKER, "--max-requests", "20") as server:
         client = server.client()
         pids = []
-        for _ in range(200):
+        for _ in range(100):
             response = client.get("/")
             assert response.status_code == 200
             pids.append(response.json()["pid"])
         log = server.log
-    assert len(set(pids)) >= 10, sorted(set(pids))
-    assert log.count("Autorestarting worker after current request.") >= 9
+    assert len(set(pids)) >= 5, sorted(set(pids))
+    assert log.count("Autorestarting worker after current request.") >= 4
 
 
 @pytest.mark.parametrize("app", ["lifespan_fail:app", "lifespan_fail:starlette_app"])

@@ -72,3 +72,14 @@ def test_environment_without_findings_skips_the_metadata_scan() -> None:
 )
 def test_release(version: str, expected: tuple[int, ...]) -> None:
     assert detect.release(version) == expected
+
+
+def test_package_versions_are_read_when_asked_and_match_importlib_metadata() -> None:
+    import importlib.metadata
+
+    packages = detect.installed_packages(("gunicorn", "surely-not-installed-safeworkers-probe"))
+    assert list(packages) == ["gunicorn", "surely-not-installed-safeworkers-probe"]
+    assert packages["gunicorn"] == importlib.metadata.version("gunicorn")
+    assert packages.get("surely-not-installed-safeworkers-probe") is None
+    with pytest.raises(KeyError):
+        packages["flask"]

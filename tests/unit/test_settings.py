@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from safeworkers import settings
@@ -93,3 +96,16 @@ def test_process_guard_and_after_patch() -> None:
 def test_bad_process_guard_and_after_patch_values(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}="):
         settings.load({variable: value})
+
+
+def test_settings_are_read_only_values() -> None:
+    loaded = settings.load({"SAFEWORKERS_GUARD_MODULES": "trio,x"})
+    with pytest.raises(AttributeError, match="read-only"):
+        loaded.guard = "off"
+    assert loaded == Settings(guard_modules=("trio", "x"))
+    assert loaded != Settings()
+    assert hash(loaded) == hash(Settings(guard_modules=("trio", "x")))
+    assert repr(Settings()).startswith("Settings(after_patch=None, backend='auto',")
+    # hypercorn's spawned workers unpickle the config module's settings
+    assert pickle.loads(pickle.dumps(loaded)) == loaded
+    assert copy.deepcopy(loaded) == loaded
