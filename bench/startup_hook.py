@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_env(directory: Path, wheel: Path | None) -> Path:
-    venv.EnvBuilder(with_pip=wheel is not None).create(directory)
+    # Both with pip (and, on Pythons that bundle it, setuptools, whose own .pth file
+    # runs at every start): the two environments differ only by safeworkers.
+    venv.EnvBuilder(with_pip=True).create(directory)
     python = directory / "bin" / "python"
     if wheel is not None:
         install = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)]
