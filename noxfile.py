@@ -58,7 +58,9 @@ nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
 
 def _install(session: nox.Session) -> None:
     # mkdocs too: the docs build is a test. Compiled: see subset().
-    session.install("--compile-bytecode", "-e", ".[dev]")
+    # pip too: uv's environments have none, and a test installs the package with pip,
+    # as users do, to check where its start-up hook lands.
+    session.install("--compile-bytecode", "-e", ".[dev]", "pip")
     session.run("python", "-m", "compileall", "-q", *COMPILED, silent=True)
 
 

@@ -132,14 +132,34 @@ _REASON = re.compile(r"\[ERROR\] Reason: (.*)$")
 
 def one_line_cause(log: str) -> str | None:
     """The line a user would paste: our own error, gunicorn's ``Error:`` line, the
-    last exception (type and message), or gunicorn's stated reason, in that order."""
-    lines = log.splitlines()
+    last exception (type and message), or gunicorn's stated reason, in that order.
+
+    What Python prints under "Exception ignored in" is left out: those are
+    errors in finalizers while the process exits (gevent's hub on Python 3.10
+    prints one after the real cause), never why it exited.
+    """
+    lines = _without_ignored(log.splitlines())
     for pattern in (_OURS, _GUNICORN_ERROR, _EXCEPTION, _REASON):
         for line in reversed(lines):
             match = pattern.search(line.rstrip())
             if match:
                 return ": ".join(g for g in match.groups() if g).strip()
     return None
+
+
+def _without_ignored(lines: list[str]) -> list[str]:
+    """``lines`` less each "Exception ignored in" report (up to its exception line)."""
+    kept: list[str] = []
+    ignoring = False
+    for line in lines:
+        if line.startswith("Exception ignored in"):
+            ignoring = True
+        elif ignoring and not line.startswith((" ", "Traceback")):
+            ignoring = False  # the report's exception line ends it
+        else:
+            if not ignoring:
+                kept.append(line)
+    return kept
 
 
 # ------------------------------------------------------------------ what AutoWorker would pick

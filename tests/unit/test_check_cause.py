@@ -34,6 +34,16 @@ WSGI_ON_HYPERCORN_TRIO = """\
     | trio.ClosedResourceError
     +------------------------------------
 """
+#: Python 3.10: gevent's hub, finalized at exit, reports an error after the real one.
+GEVENT_ON_MACOS_PY310 = GEVENT_ON_MACOS.replace(
+    "[2026-11-22 13:18:01 +0000] [18373] [ERROR] Worker",
+    """Exception ignored in: <function _removeHandlerRef at 0x7eff9fb2f010>
+Traceback (most recent call last):
+  File "/usr/lib/python3.10/threading.py", line 164, in acquire
+  File "/venv/lib/python3.10/site-packages/gevent/thread.py", line 81, in get_ident
+RuntimeError: greenlet is being finalized
+[2026-11-22 13:18:01 +0000] [18373] [ERROR] Worker""",
+)
 OURS = """\
 [2026-11-22 13:18:00 +0000] [7] [ERROR] safeworkers: eventlet is not installed: pip install 'safeworkers[eventlet]'
 [2026-11-22 13:18:01 +0000] [6] [ERROR] Reason: Worker failed to boot.
@@ -47,6 +57,16 @@ OURS = """\
             GEVENT_ON_MACOS,
             "NotImplementedError: unsupported platform or primitives Trio depends on are "
             "monkey-patched out by gevent",
+        ),
+        (
+            GEVENT_ON_MACOS_PY310,
+            "NotImplementedError: unsupported platform or primitives Trio depends on are "
+            "monkey-patched out by gevent",
+        ),
+        (
+            "Exception ignored in: <function f>\nTraceback (most recent call last):\n"
+            '  File "x.py", line 1, in f\nRuntimeError: at exit\n',
+            None,
         ),
         (EVENTLET_ON_GUNICORN_26, "class uri 'eventlet' invalid or not found"),
         (WSGI_ON_HYPERCORN_TRIO, "trio.ClosedResourceError"),
