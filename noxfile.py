@@ -24,8 +24,9 @@ CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 OTHERS = [version for version in PYTHONS if version != CURRENT]
 
 #: Unit tests, the guard matrix's covering cells (every patch x platform x guard and
-#: patch x guard x scenario once: a third of the cells), and one real server per worker on
-#: TCP and Unix. The docs build does not depend on the Python version: the main suite has it.
+#: patch x guard x scenario once: a third of the cells), one real server per worker on
+#: TCP and Unix, and `safeworkers check` on the macOS-like field failure. The docs build
+#: does not depend on the Python version: the main suite has it.
 SUBSET = [
     "-m",
     "not full_matrix",
@@ -38,6 +39,9 @@ SUBSET = [
     "tests/integration/test_eventlet_worker.py::test_serves_plain_wsgi_get_and_post",
     "tests/integration/test_trio_worker.py::test_serves_raw_asgi_app_on_trio",
     "tests/integration/test_trio_worker.py::test_unix_socket_http_and_websocket",
+    # The field failure end to end (upstream gevent dying on macOS, ours serving), read
+    # from real logs whose wording changes with the Python version.
+    "tests/integration/test_check.py::test_flask_httpx_on_simulated_macos_matrix",
 ]
 
 #: Our code that the tests' servers and child interpreters import (the Makefile's COMPILED).
