@@ -21,8 +21,7 @@ _HEADERS_END = re.compile(r"\r?\n\r?\n")
 Headers = tuple["str | None", "str | None", tuple[str, ...]]
 
 
-@functools.cache
-def headers(dist: importlib.metadata.Distribution) -> Headers:
+def read_headers(dist: importlib.metadata.Distribution) -> Headers:
     """``Name``, ``Version`` and the ``Requires-Dist`` lines of ``dist``.
 
     Old-style ``.egg-info`` distributions (``PKG-INFO``, requirements in
@@ -53,6 +52,13 @@ def headers(dist: importlib.metadata.Distribution) -> Headers:
     return name, version, tuple(requires)
 
 
+#: :func:`read_headers`, remembered per distribution object: for the objects
+#: ``safeworkers.distributions.installed()`` keeps, whose headers are read
+#: more than once. ``Distribution`` objects compare by identity, so one made
+#: for a single lookup (:func:`version`) would only fill the cache.
+headers = functools.cache(read_headers)
+
+
 def version(name: str) -> str | None:
     """The installed version of distribution ``name`` (as ``importlib.metadata.version``),
     or ``None`` if it is not installed."""
@@ -60,5 +66,5 @@ def version(name: str) -> str | None:
         dist = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
         return None
-    found = headers(dist)[1]
+    found = read_headers(dist)[1]
     return found if found is not None else dist.version

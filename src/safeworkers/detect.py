@@ -300,8 +300,7 @@ def trio_unusable_reason(
     if backend == "none":
         return f"{NO_BACKEND} {sys.platform!r} (no epoll, kqueue or IOCP)"
     current = _current_poller()
-    platform_name: str = sys.platform
-    needs_epoll = platform_name.startswith("linux") or platform_name == "android"
+    needs_epoll = _native_poller() == "epoll"
     if backend in ("epoll", "kqueue") and (current != "epoll" if needs_epoll else current is None):
         missing = "epoll" if needs_epoll else backend
         who = patched.get("select")
@@ -411,7 +410,7 @@ def _findings(
         trio_importers=importers,
         trio_imported="trio" in sys.modules,
         guarded=bool(guard_mod is not None and guard_mod.installed()),
-        doh_packages=tuple(n for n in doh if distributions.all_installed([n])),
+        doh_packages=tuple(n for n in doh if n in distributions.installed()),
     )
     return tuple(found), importers
 

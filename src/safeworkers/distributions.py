@@ -24,7 +24,7 @@ import functools
 import importlib.metadata
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from types import MappingProxyType
@@ -252,7 +252,7 @@ def _dependencies(
     for requirement in parsed:
         by_extra.setdefault(requirement.extra, set()).add(requirement.name)
     always = {n for n in by_extra.pop(None, set()) if n in dists}
-    optional = set().union(*(names for names in by_extra.values() if names <= set(dists)))
+    optional = set().union(*(names for names in by_extra.values() if names <= dists.keys()))
     return always, optional - always
 
 
@@ -302,8 +302,3 @@ def trio_importers(
 def _installed_importers() -> Mapping[str, str]:
     """:func:`trio_importers` of this environment, found once per process."""
     return trio_importers(installed())
-
-
-def all_installed(names: Iterable[str]) -> bool:
-    dists = installed()
-    return all(normalize(n) in dists for n in names)
