@@ -94,7 +94,7 @@ def candidate(name: str) -> Candidate:
         if key in known:
             return known[key]
     if name.startswith("hypercorn:"):
-        return Candidate(name, "hypercorn", name.partition(":")[2], (), ("hypercorn",), "trio")
+        return _hypercorn(name.partition(":")[2], ())
     return Candidate(name, "gunicorn", name)
 
 
@@ -156,9 +156,8 @@ def _without_ignored(lines: list[str]) -> list[str]:
             ignoring = True
         elif ignoring and not line.startswith((" ", "Traceback")):
             ignoring = False  # the report's exception line ends it
-        else:
-            if not ignoring:
-                kept.append(line)
+        elif not ignoring:
+            kept.append(line)
     return kept
 
 

@@ -15,8 +15,6 @@ says why instead).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,8 +24,6 @@ from safeworkers import appscan, detect, policy
 if TYPE_CHECKING:
     from safeworkers.settings import Backend
 
-GREEN = ("gevent", "eventlet")
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -36,21 +32,12 @@ class Decision:
     choice: policy.Choice
     code: appscan.AppScan
     app_kind: policy.AppKind
-    #: The process as it was when the choice was made (after the app was imported).
-    env: detect.Environment
-    #: Whether the app was imported to decide.
-    loaded: bool
-
-
-def patchers(env: detect.Environment) -> set[str]:
-    """The green libraries that patched this process (not "unknown" removals)."""
-    return set(env.patched.values()) & set(GREEN)
 
 
 def loads_app(backend: Backend, env: detect.Environment, code: appscan.AppScan) -> bool:
     """Whether the app is imported before the choice (see the module's docstring)."""
     return not (
-        backend in GREEN
+        backend in detect.PATCHERS
         or policy.app_patchers(env, code)
         or (code.needs_trio and not env.trio_usable)
     )
@@ -76,20 +63,19 @@ def decide(
     :class:`~safeworkers.policy.PolicyError`, and whatever ``load`` raises.
     """
     env = detect.environment(findings=False)
-    path = [p or os.getcwd() for p in sys.path]
+    path = appscan.import_path()
     code = appscan.scan(module, path) if module else appscan.AppScan(module="")
     if before_load is not None:
         before_load(env, code)
     kind: policy.AppKind = "unknown"
     needs_trio = False
-    loaded = loads_app(backend, env, code)
-    if loaded:
-        before = patchers(env)
+    if loads_app(backend, env, code):
+        before = set(env.green_patchers)
         app = load()
         kind = detect.app_kind(app)
         needs_trio = detect.app_needs_trio(app, module or None)
         env = detect.environment(findings=False)
-        late = patchers(env) - before
+        late = set(env.green_patchers) - before
         if late and patched_by_app is not None:
             patched_by_app(late)
     choice = policy.recommend(
@@ -101,4 +87,4 @@ def decide(
         server=server,
         code=code,
     )
-    return Decision(choice, code, kind, env, loaded)
+    return Decision(choice, code, kind)

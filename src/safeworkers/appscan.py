@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import sysconfig
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -156,6 +157,12 @@ class AppScan:
 
 
 # ----------------------------------------------------------------------------- resolving
+
+
+def import_path() -> list[str]:
+    """``sys.path`` as :func:`scan` takes it: an empty entry (the current directory
+    to the import system) spelled out, since ``scan`` skips empty entries."""
+    return [p or os.getcwd() for p in sys.path]
 
 
 @functools.lru_cache(maxsize=1)

@@ -70,7 +70,6 @@ def decide(
     *,
     server: policy.Server = "gunicorn",
     threads: int = 1,
-    backend: settings.Backend | None = None,
 ) -> _decide.Decision:
     """Decide for ``MODULE:APP`` as AutoWorker does (:func:`safeworkers._decide.decide`).
 
@@ -81,7 +80,7 @@ def decide(
     from safeworkers import _decide, policy
 
     try:
-        current = backend or settings.load().backend
+        current = settings.load().backend
     except settings.SettingsError as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
     if os.getcwd() not in sys.path:

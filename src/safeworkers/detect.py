@@ -115,6 +115,12 @@ class Environment:
         return tuple(sorted(set(self.patched.values())))
 
     @property
+    def green_patchers(self) -> tuple[str, ...]:
+        """The green libraries (:data:`PATCHERS`) that patched this process, sorted;
+        not the "unknown" removals."""
+        return tuple(sorted(set(self.patched.values()) & set(PATCHERS)))
+
+    @property
     def is_patched(self) -> bool:
         return bool(self.patched)
 

@@ -27,7 +27,6 @@ that starts with ``from safeworkers.hypercorn_config import *`` keeps it.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from safeworkers import _config, _hypercorn, appscan, detect, policy
@@ -47,7 +46,7 @@ _code = appscan.AppScan(module="")
 if _command.application:
     _module, _directory, _mode = _hypercorn.application_source(_command.application)
     _kind = _mode or "unknown"
-    _code = appscan.scan(_module, [_directory, *(p or os.getcwd() for p in sys.path)])
+    _code = appscan.scan(_module, [_directory, *appscan.import_path()])
 try:
     _choice = policy.recommend(
         detect.environment(findings=False),

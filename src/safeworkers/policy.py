@@ -90,7 +90,7 @@ def app_patchers(env: Environment, code: AppScan) -> tuple[str, ...]:
 
 def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | None) -> _Facts:
     code = code if code is not None else AppScan(module="")
-    process = sorted(set(env.patched.values()) & set(_GREEN))
+    process = list(env.green_patchers)
     own = [p for p in app_patchers(env, code) if p not in process]
     patchers = process + own
     if len(patchers) > 1:

@@ -90,8 +90,7 @@ def assert_boots(
     try:
         try:
             response = running.wait_ready(timeout, path=path)
-        except testing.ServerNotReady:
-            running.stop()
+        except testing.ServerNotReady:  # stopped already, or exited by itself
             cause = one_line_cause(running.log) or "no answer"
             pytest.fail(f"{what} does not serve: {cause}\n--- server log ---\n{running.log}")
         if response.status >= 500:

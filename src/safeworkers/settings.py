@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from safeworkers.guard import DEFAULT_MODULES
+
 # Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS),
 # so stdlib modules that cost more than the interpreter's start (typing,
 # dataclasses, re) are not imported here; typing only by type checkers.
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 BACKENDS: tuple[Backend, ...] = ("auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi")
 GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
-DEFAULT_GUARD_MODULES: tuple[str, ...] = ("trio",)
+#: The guard's own default (``safeworkers.guard`` imports nothing heavy either).
+DEFAULT_GUARD_MODULES = DEFAULT_MODULES
 
 _TRUE = ("1", "true", "yes", "on")
 #: Also spelled out in src/safeworkers_guard.pth (tests/integration/test_startup_hook.py).

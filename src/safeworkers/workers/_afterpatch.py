@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from safeworkers import _target
+from safeworkers.workers._base import AFTER_PATCH_CALLED as CALLED
 from safeworkers.workers._base import boot_failure
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
 #: The name of the hook function in a gunicorn config.
 CONFIG_NAME = "safeworkers_after_patch"
-#: The worker attribute that records that the hook was called.
-CALLED = "safeworkers_after_patch_called"
 #: Where gunicorn keeps a config file's module (``gunicorn.app.base``).
 _CONFIG_FILE_MODULE = "__config__"
 

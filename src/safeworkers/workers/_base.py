@@ -9,7 +9,6 @@ it is (``TCP_NODELAY`` and keepalive only on TCP).
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import sys
 from collections.abc import Iterable
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
 #: gunicorn's exit status for "Worker failed to boot" (arbiter.WORKER_BOOT_ERROR):
 #: the arbiter stops the whole server instead of respawning forever.
 WORKER_BOOT_ERROR = 3
+#: The worker attribute that records that the after-patch hook was called (see _afterpatch).
+AFTER_PATCH_CALLED = "safeworkers_after_patch_called"
 
 
 class WorkerBootError(Exception):
@@ -93,7 +94,7 @@ class SafeWorkerMixin:
             f"; {extra}" if extra else "",
             "idle={},interval={},count={}".format(*keepalive) if keepalive else "off",
         )
-        called = getattr(self, "safeworkers_after_patch_called", False)  # by AutoWorker
+        called = getattr(self, AFTER_PATCH_CALLED, False)  # by AutoWorker
         if current.after_patch and not self.safeworkers_calls_after_patch and not called:
             self.log.warning(
                 "safeworkers %s: SAFEWORKERS_AFTER_PATCH=%s is not called: this worker does not "
@@ -123,15 +124,13 @@ class SafeWorkerMixin:
 
     def _asgi_app_message(self) -> str:
         """Why this WSGI-only worker refuses the ASGI app it loaded, and what to do instead."""
-        from safeworkers import _target, appscan
+        from safeworkers import appscan
 
         name = f"safeworkers.{self.safeworkers_name}"
         decision = getattr(self, "safeworkers_decision", None)  # set when AutoWorker chose us
         code = getattr(decision, "code", None)
         if code is None:
-            uri = getattr(getattr(self, "app", None), "app_uri", None) or self.cfg.wsgi_app
-            module = _target.module_of(uri) if isinstance(uri, str) else ""
-            code = appscan.scan(module, [p or os.getcwd() for p in sys.path])
+            code = appscan.scan(self.safeworkers_app_module(), appscan.import_path())
         if code.patches:
             return (
                 f"this ASGI app monkey-patches the process when imported "
@@ -151,6 +150,15 @@ class SafeWorkerMixin:
             "request): serve it with -k safeworkers.AutoWorker, -k asgi or "
             "-k safeworkers.TrioWorker"
         )
+
+    def safeworkers_app_module(self) -> str:
+        """The module gunicorn imports the app from (MODULE of MODULE:APP); "" if unknown."""
+        from safeworkers import _target
+
+        uri = getattr(getattr(self, "app", None), "app_uri", None) or getattr(
+            self.cfg, "wsgi_app", None
+        )
+        return _target.module_of(uri) if isinstance(uri, str) else ""
 
     def refuse_other_patcher(self, library: str) -> None:
         """Stop at boot when another green library has patched this process already."""

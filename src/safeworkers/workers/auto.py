@@ -34,7 +34,7 @@ from gunicorn import util
 from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
-from safeworkers import _decide, _target, appscan, detect, guard, policy
+from safeworkers import _decide, appscan, detect, guard, policy
 from safeworkers.workers import _afterpatch
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
@@ -85,7 +85,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         # metadata imports modules an unprivileged user may not be able to read.
         try:
             decision = _decide.decide(
-                self._app_module() or "",
+                self.safeworkers_app_module(),
                 self._load_app,
                 backend=current.backend,
                 threads=int(self.cfg.threads),
@@ -111,14 +111,14 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         self, current: Settings, env: detect.Environment, code: appscan.AppScan
     ) -> None:
         self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
-        patched = bool(_decide.patchers(env))
+        patched = bool(env.green_patchers)
         if patched or policy.app_patchers(env, code):
             # Guard first: the app (or the chosen worker) imports what imports trio
             # in a process that is, or is about to be, monkey-patched.
             guard.install(current.guard_modules, mode=current.guard)
-        # Patched already (gunicorn.conf.py, --preload): the app is imported here, so the
-        # after-patch hook runs here too, before it (see _load_app_like_gunicorn).
-        self._sw_hook_before_load = patched and _decide.loads_app(current.backend, env, code)
+        # Patched already (gunicorn.conf.py, --preload): if the app is imported here (read
+        # only then, in _load_app_like_gunicorn), the after-patch hook runs before it.
+        self._sw_hook_before_load = patched
 
     def _patched_by_app(self, current: Settings, libraries: set[str]) -> None:
         self.log.warning(
@@ -176,12 +176,6 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         if self._sw_hook_before_load:
             _afterpatch.call(self)  # after --env and the privilege drop, as a green worker does
         return self.app.wsgi()  # cached by gunicorn: the chosen worker reuses it
-
-    def _app_module(self) -> str | None:
-        uri = getattr(self.app, "app_uri", None) or getattr(self.cfg, "wsgi_app", None)
-        if not isinstance(uri, str) or not uri:
-            return None
-        return _target.module_of(uri) or None
 
     def _become(self, cls: type) -> None:
         """Turn this object into an instance of ``cls``, keeping its current state.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.workers.base_async import AsyncWorker
 
-from safeworkers import _target, guard
+from safeworkers import guard
 from safeworkers.workers._afterpatch import AfterPatchMixin
 from safeworkers.workers._base import SafeWorkerMixin, guard_details
 from safeworkers.workers.eventlet import patching
@@ -129,8 +129,7 @@ class EventletWorker(AfterPatchMixin, SafeWorkerMixin, GracefulStopMixin, AsyncW
         """Whether the app was imported before patching (``--preload``, the config)."""
         if self.cfg.preload_app:
             return True
-        uri = getattr(self.app, "app_uri", None) or getattr(self.cfg, "wsgi_app", None)
-        module = _target.module_of(str(uri or ""))
+        module = self.safeworkers_app_module()
         return bool(module) and module in sys.modules
 
     def _green_listener(self, listener: Any) -> Any:
