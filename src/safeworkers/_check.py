@@ -79,7 +79,7 @@ WSGI: tuple[Candidate, ...] = (
 )
 ASGI: tuple[Candidate, ...] = (
     _ours("AutoWorker"),
-    _ours("TrioWorker", needs=("trio", "hypercorn"), extra="trio"),
+    _ours("TrioWorker", needs=("trio", "hypercorn", "httptools"), extra="trio"),
     _hypercorn("trio", ("trio",)),
     _upstream("asgi"),  # gunicorn >= 24's asyncio worker
     _hypercorn("asyncio", ()),

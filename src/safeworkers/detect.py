@@ -28,6 +28,7 @@ PACKAGES: tuple[str, ...] = (
     "gunicorn",
     "hypercorn",
     "trio",
+    "httptools",
     "anyio",
     "sniffio",
     "httpcore",

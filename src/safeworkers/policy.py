@@ -134,9 +134,10 @@ def _require(env: Environment, package: str, extra: str, what: str) -> None:
         )
 
 
-def _trio_problem(env: Environment) -> str | None:
-    """Why the Trio path cannot be used here, or ``None``."""
-    missing = [name for name in ("trio", "hypercorn") if not env.installed(name)]
+def _trio_problem(env: Environment, *, worker: bool = False) -> str | None:
+    """Why the Trio path cannot be used here (``worker``: TrioWorker's), or ``None``."""
+    needs = ("trio", "hypercorn", "httptools") if worker else ("trio", "hypercorn")
+    missing = [name for name in needs if not env.installed(name)]
     if missing:
         return f"{' and '.join(missing)} not installed (pip install 'safeworkers[trio]')"
     if not env.trio_usable:
@@ -250,7 +251,7 @@ def recommend(
     # Asked only where the answer matters: it reads trio's and hypercorn's metadata,
     # which a WSGI app's worker start need not pay for.
     if facts.needs_trio and facts.kind != "wsgi":
-        trio_problem = _trio_problem(env)
+        trio_problem = _trio_problem(env, worker=True)
         if trio_problem is not None:
             raise _no_trio_here(facts, trio_problem)
     if facts.kind == "unknown":
@@ -264,7 +265,7 @@ def recommend(
     if facts.needs_trio:
         reasons.append(f"ASGI app that runs Trio code ({facts.trio_evidence})")
         return _trio_choice(server, reasons)
-    if prefer_trio and not facts.uses_asyncio and _trio_problem(env) is None:
+    if prefer_trio and not facts.uses_asyncio and _trio_problem(env, worker=True) is None:
         reasons.append("ASGI app without Trio or asyncio-bound code; Trio preferred and usable")
         return _trio_choice(server, reasons)
     reasons.append("ASGI app that does not use Trio")
@@ -372,6 +373,8 @@ def _forced(
     if backend == "trio":
         _require(env, "trio", "trio", asked)
         _require(env, "hypercorn", "trio", asked)
+        if server == "gunicorn":
+            _require(env, "httptools", "trio", asked)
         if not env.trio_usable:
             raise PolicyError(f"{asked}, but Trio cannot run here: {env.trio_unusable_reason}")
         if kind == "wsgi":

@@ -29,7 +29,9 @@ def env(
     reason: str | None = None,
 ) -> detect.Environment:
     pkgs: dict[str, str | None] = dict(BASE_PACKAGES)
+    # TrioWorker's [trio] extra: trio, hypercorn and httptools.
     pkgs.update({"gunicorn": "27.0.1", "trio": "0.35.0", "hypercorn": "0.18.0"})
+    pkgs.update({"httptools": "0.9.0"})
     pkgs.update(packages or {})
     return detect.Environment(
         platform=platform,
@@ -283,7 +285,7 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
     (
         "19",
         "asgi-uvicorn-without-httptools",
-        env(packages={"uvicorn-worker": "0.4.0", "uvloop": "0.23.0"}),
+        env(packages={"uvicorn-worker": "0.4.0", "uvloop": "0.23.0", "httptools": None}),
         ASGI,
         "gunicorn",
         policy.GUNICORN_ASGI,
@@ -310,7 +312,7 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
     (
         "20",
         "asgi-old-gunicorn-uvicorn",
-        env(packages={**OLD_GUNICORN, "uvicorn-worker": "0.3.0"}),
+        env(packages={**OLD_GUNICORN, "uvicorn-worker": "0.3.0", "httptools": None}),
         ASGI,
         "gunicorn",
         policy.UVICORN,

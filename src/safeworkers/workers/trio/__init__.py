@@ -29,6 +29,6 @@ from safeworkers.workers.trio.worker import TrioWorker
 
 __all__ = ["TrioWorker"]
 
-_missing = find_missing("trio", "hypercorn")
+_missing = find_missing("trio", "hypercorn", "httptools")
 if _missing is not None:
     TrioWorker = missing_extra_worker("TrioWorker", "trio", _missing)  # type: ignore[misc,assignment]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from safeworkers.workers.trio.gate import SENT_KEY
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from hypercorn.config import Config
 
     from safeworkers.workers.trio.gate import Policy
+    from safeworkers.workers.trio.protocol import Rules
     from safeworkers.workers.trio.worker import TrioWorker
 
 
@@ -97,14 +99,34 @@ def hypercorn_config(worker: TrioWorker, policy: Policy) -> Config:
     if frame:
         config.h2_max_inbound_frame_size = int(frame)
     ws_max = getattr(cfg, "websocket_max_message_size", None)
-    if ws_max:
-        config.websocket_max_message_size = int(ws_max)
+    if ws_max is not None:
+        # gunicorn's 0 means no limit.
+        config.websocket_max_message_size = int(ws_max) or sys.maxsize
     config.root_path = str(getattr(cfg, "root_path", "") or os.environ.get("SCRIPT_NAME", ""))
     config.certfile = cfg.certfile or None
     config.keyfile = cfg.keyfile or None
     config.ca_certs = cfg.ca_certs or None
     config.workers = 1
     return config
+
+
+def rules(worker: TrioWorker, policy: Policy, config: Config) -> Rules:
+    """What each connection is held to: limits, trust, cleartext HTTP/2, WebSocket size."""
+    from safeworkers.workers.trio.protocol import Rules
+
+    cfg = worker.cfg
+    protocols = getattr(cfg, "http_protocols", None) or ["h1"]
+    if isinstance(protocols, str):
+        protocols = [part.strip() for part in protocols.split(",")]
+    return Rules(
+        limits=policy.limits,
+        log=worker.log,
+        trusted=policy.trusted,
+        # gunicorn >= 26.2; older releases have no cleartext HTTP/2 at all.
+        h2c=str(getattr(cfg, "http2_cleartext", "off") or "off"),
+        http2="h2" in protocols and not cfg.is_ssl,
+        websocket_max=config.websocket_max_message_size,
+    )
 
 
 # --------------------------------------------------------------------------- access log

@@ -1,23 +1,22 @@
 """The app hypercorn serves: gunicorn's per-request policy around the user's app.
 
-hypercorn parses requests with h11/h2 and has no knob for several of
-gunicorn's checks; the gate applies them to each request's scope before the
-app sees it, and refuses with the status gunicorn gives:
+HTTP/1.x requests reach the gate already checked by the strict framer
+(:mod:`.http1`: limits, framing, versions, Host, Expect). HTTP/2 requests
+(over TLS, or cleartext where gunicorn's settings allow it) are parsed by h2,
+which has no knob for several of gunicorn's checks; the gate applies them to
+their scope before the app sees it, and refuses with the status gunicorn
+gives:
 
 - ``limit_request_line`` (414), ``limit_request_fields`` and
   ``limit_request_field_size`` (431);
-- message framing that request smuggling relies on (400 and close): both
-  ``Content-Length`` and ``Transfer-Encoding`` (h11 would silently prefer
-  the latter), ``Transfer-Encoding`` on HTTP/1.0, an HTTP version other than
-  1.0, 1.1 or 2;
+- ``Content-Length`` with ``Transfer-Encoding`` (400), an HTTP version other
+  than 1.0, 1.1 or 2;
 - an ``Expect`` other than ``100-continue`` (417), control characters in a
-  header value (400; h11 refuses only NUL, CR and LF);
-- trusted ``secure_scheme_headers`` (sets the scope's scheme; contradictory
-  ones are 400);
-- max-requests counting, the last response saying ``Connection: close``.
+  header value (400).
 
-Invalid chunked bodies never reach the gate: h11 fails to parse them and
-hypercorn answers 400 and closes, as gunicorn does.
+For every request it applies trusted ``secure_scheme_headers`` (the scope's
+scheme; contradictory ones are 400) and counts max-requests, the last
+response saying ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from safeworkers.workers.trio.http1 import Limits
 from safeworkers.workers.trio.lifespan import LifespanModes
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ DEFAULT_LINE = 8190
 SENT_KEY = "safeworkers.response_bytes"
 #: HTTP versions a request may claim (h11 accepts any ``HTTP/d.d``).
 _VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+#: Versions whose requests the strict framer checked already.
+_FRAMED = frozenset({"1.0", "1.1"})
 #: Control characters a header value may not hold (RFC 9110 5.5); h11 refuses
 #: only NUL, CR and LF.
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
@@ -64,6 +66,8 @@ class Policy:
         self.line = line if line > 0 else 0
         self.fields = _limit(cfg.limit_request_fields, MAX_HEADERS)
         self.field_size = _limit(cfg.limit_request_field_size, DEFAULT_FIELD_SIZE)
+        #: The same limits, for the HTTP/1.1 framer.
+        self.limits = Limits(self.line, self.fields, self.field_size)
         secure = dict(getattr(cfg, "secure_scheme_headers", None) or {})
         #: lower-case header name -> the value meaning "https"
         self.secure: dict[bytes, bytes] = {
@@ -101,6 +105,8 @@ class Policy:
 
     def check(self, scope: Any) -> Refusal | None:
         """Check limits and framing, apply trusted scheme headers; a refusal, or None."""
+        if scope.get("http_version") in _FRAMED:
+            return self.scheme(scope) if self.secure else None
         headers = scope["headers"]
         if len(headers) > self.fields:
             return 431, "Request Header Fields Too Large", "limit request headers fields"
@@ -144,12 +150,28 @@ class Policy:
             # behind a proxy that reads the other framing; gunicorn refuses it.
             why = "Content-Length with Transfer-Encoding" if length_header else "on HTTP/1.0"
             return 400, "Bad Request", f"invalid framing: Transfer-Encoding {why}"
+        self._set_scheme(scope, https)
+        return None
+
+    def scheme(self, scope: Any) -> Refusal | None:
+        """Apply trusted ``secure_scheme_headers`` alone (the framer checked the rest)."""
+        secure = self.secure
+        https: bool | None = None
+        for name, value in scope["headers"]:
+            if name in secure:
+                this = value == secure[name]
+                if https is not None and this != https:
+                    return 400, "Bad Request", "contradictory scheme headers"
+                https = this
+        self._set_scheme(scope, https)
+        return None
+
+    def _set_scheme(self, scope: Any, https: bool | None) -> None:
         if https is not None and self.trusted(scope.get("client")):
             if scope["type"] == "websocket":
                 scope["scheme"] = "wss" if https else "ws"
             else:
                 scope["scheme"] = "https" if https else "http"
-        return None
 
 
 class Gate:

@@ -25,13 +25,21 @@ from __future__ import annotations
 
 import inspect
 import socket
+import sys
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
+from hypercorn.utils import parse_socket_addr
+
+from safeworkers.workers.trio.protocol import Rules, SafeProtocolWrapper
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from hypercorn.config import Config
@@ -54,11 +62,85 @@ class _IdleTimer(TrioSingleTask):
 
 
 class Connection(TCPServer):
-    """hypercorn's connection server; idle means *answered and* waiting."""
+    """hypercorn's connection server, with our HTTP/1.1 protocol and a fence around it.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    Idle means *answered and* waiting (see :meth:`_idle_timeout`). ``run`` is
+    hypercorn's, but it builds :class:`~.protocol.SafeProtocolWrapper` and
+    keeps any error of the protocol stack (h11, h2, wsproto, hypercorn) on
+    this connection: it is logged once and the connection closes, where
+    hypercorn let it end the worker process.
+    """
+
+    def __init__(self, *args: Any, rules: Rules, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.idle_task = self.timer = _IdleTimer()
+        self.rules = rules
+        self._peer: Any = None
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except BaseException as exc:  # the Exception part is ours; the rest is re-raised
+            errors, rest = _split(exc)
+            if errors is not None:
+                self._failed(errors)
+            if rest is not None:
+                raise rest from None
+
+    async def _run(self) -> None:
+        # hypercorn's TCPServer.run, with SafeProtocolWrapper.
+        stream: Any = self.stream
+        try:
+            try:
+                with trio.fail_after(self.config.ssl_handshake_timeout):
+                    await stream.do_handshake()
+            except (trio.BrokenResourceError, trio.TooSlowError):
+                return  # handshake failed
+            alpn_protocol = stream.selected_alpn_protocol()
+            sock = stream.transport_stream.socket
+            ssl = True
+        except AttributeError:  # not TLS
+            alpn_protocol = "http/1.1"
+            sock = stream.socket
+            ssl = False
+        try:
+            client = parse_socket_addr(sock.family, sock.getpeername())
+            server = parse_socket_addr(sock.family, sock.getsockname())
+            self._peer = client
+            async with TaskGroup() as task_group:
+                self._task_group = task_group
+                self.protocol = SafeProtocolWrapper(
+                    self.app,
+                    self.config,
+                    self.context,
+                    task_group,
+                    dict(self.state),  # type: ignore[arg-type]
+                    ssl,
+                    client,
+                    server,
+                    self.protocol_send,
+                    alpn_protocol,
+                    rules=self.rules,
+                )
+                await self.protocol.initiate()
+                await self.idle_task.restart(self._task_group, self._idle_timeout)
+                await self._read_data()
+        except OSError:
+            pass
+        finally:
+            await self._close()
+
+    def _failed(self, error: BaseException) -> None:
+        """Log, once, the error that ended this connection (the worker goes on)."""
+        leaf = _first_leaf(error)
+        peer = self._peer[0] if self._peer else "a Unix socket peer"
+        self.rules.log.warning(
+            "Connection from %s closed after an error in the protocol stack: %s: %s",
+            peer,
+            type(leaf).__name__,
+            leaf,
+        )
+        self.rules.log.debug("The error that closed the connection", exc_info=error)
 
     async def _idle_timeout(self) -> None:
         # Runs while the connection waits for a request; cancelled (by the
@@ -75,6 +157,24 @@ class Connection(TCPServer):
         await trio.lowlevel.checkpoint()
         with trio.CancelScope(shield=True):
             await self._initiate_server_close()
+
+
+def _split(exc: BaseException) -> tuple[BaseException | None, BaseException | None]:
+    """(the ``Exception`` part, the rest: cancellation, exit requests) of ``exc``."""
+    if isinstance(exc, BaseExceptionGroup):
+        errors: BaseException | None
+        rest: BaseException | None
+        errors, rest = exc.split(Exception)
+        return errors, rest
+    if isinstance(exc, Exception):
+        return exc, None
+    return None, exc
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _with_state(cls: Any, upstream: type, *args: Any, state: dict[str, Any]) -> Any:
@@ -96,6 +196,7 @@ async def serve(
     config: Config,
     sockets: list[socket.socket],
     stop: trio.Event,
+    rules: Rules,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -108,7 +209,10 @@ async def serve(
         await lifespan.wait_for_startup()
         ssl_context = config.create_ssl_context()
         listeners = [_listener(sock, ssl_context) for sock in sockets]
-        handler = _with_state(Connection, TCPServer, app, config, context, state=dict(state))
+        handler = partial(
+            _with_state(Connection, TCPServer, app, config, context, state=dict(state)),
+            rules=rules,
+        )
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 accepting.start_soon(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hypercorn.typing import AppWrapper
 
     from safeworkers.settings import Settings
+    from safeworkers.workers.trio.protocol import Rules
 
 __all__ = ["TrioWorker"]
 
@@ -54,6 +55,7 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
     _trio_token: trio.lowlevel.TrioToken | None = None
     _everything: trio.CancelScope | None = None
     _exit_code = 0
+    _rules: Rules
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -140,11 +142,12 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         import trio
         from hypercorn.utils import LifespanFailureError, LifespanTimeoutError, wrap_app
 
-        from safeworkers.workers.trio.config import hypercorn_config
+        from safeworkers.workers.trio.config import hypercorn_config, rules
         from safeworkers.workers.trio.gate import Gate, Policy
 
         policy = Policy(self.cfg)
         config = hypercorn_config(self, policy)
+        self._rules = rules(self, policy, config)
         self._access_wanted = self._access_log_wanted()
         app = Gate(
             wrap_app(self.wsgi, config.wsgi_max_body_size, None),
@@ -201,7 +204,9 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         from safeworkers.workers.trio import serving
 
         assert self._shutdown is not None
-        await serving.serve(app, config, sockets, self._shutdown, task_status=task_status)
+        await serving.serve(
+            app, config, sockets, self._shutdown, self._rules, task_status=task_status
+        )
         done.cancel()  # served and drained: stop the heartbeat and signal tasks
 
     def _request_shutdown(self, why: str) -> None:
