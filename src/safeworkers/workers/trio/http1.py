@@ -217,14 +217,22 @@ _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _END, _DONE, _S
 
 
 class _HeadParser:
-    """llhttp's callbacks for one request head (a parser is made per request)."""
+    """llhttp's callbacks for request heads.
 
-    __slots__ = ("complete", "headers", "url")
+    llhttp is fed heads only (the framer frames bodies), so a parser serves the
+    next request only after a request without a body; see ``_finish_head``.
+    """
+
+    __slots__ = ("complete", "headers", "upgrade", "url")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
+        self.upgrade = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -304,6 +312,8 @@ class RequestFramer:
 
     def _next_head(self) -> Event:
         buffer = self._buffer
+        if not buffer:
+            return self._need_data()
         if not self._fed and buffer.startswith((b"\r", b"\n")) and not self._skip_empty_line():
             return self._need_data()
         end = buffer.find(b"\r\n\r\n", self._scan)
@@ -359,28 +369,32 @@ class RequestFramer:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            pass  # the head is complete; what follows is ours to frame
+            # The head is complete; what follows is ours to frame, and llhttp
+            # would read it as the upgraded protocol's: a new parser next time.
+            assert self._head is not None
+            self._head.upgrade = True
         except httptools.HttpParserError as exc:
             raise Refusal(400, f"invalid request: {exc}") from None
 
     def _finish_head(self, raw: bytes, fed: int) -> Head:
         limits = self.limits
-        lines = raw[:-4].split(b"\r\n")
-        request_line = lines[0]
-        if limits.line and len(request_line) > limits.line:
+        line_end = raw.find(b"\r\n")
+        if limits.line and line_end > limits.line:
             raise Refusal(414, "request line is too large")
-        if len(lines) - 1 > limits.fields:
+        if raw.count(b"\r\n") - 2 > limits.fields:
             raise Refusal(431, "too many request header fields")
-        if len(lines) > 1 and max(map(len, lines[1:])) + 2 > limits.field_size:
+        # Only a head longer than a field line may hold one that is too long.
+        if len(raw) - line_end > limits.field_size and (
+            max(map(len, raw[line_end + 2 : -4].split(b"\r\n"))) + 2 > limits.field_size
+        ):
             raise Refusal(431, "a request header field is too large")
-        self._feed_head(memoryview(raw)[fed:])
+        self._feed_head(raw[fed:] if fed else raw)
         parser, head = self._parser, self._head
-        self._parser = self._head = None
         assert parser is not None
         assert head is not None
         if not head.complete:  # cannot happen: llhttp saw the same terminator
             raise Refusal(400, "invalid request head")
-        if request_line.count(b" ") != 2:
+        if raw.count(b" ", 0, line_end) != 2:
             raise Refusal(400, "invalid request line: parts not separated by one space")
         version = parser.get_http_version()
         if version not in ("1.1", "1.0"):
@@ -395,6 +409,10 @@ class RequestFramer:
         result.raw = raw
         result.method = method
         result.target = target
+        if result.has_body or head.upgrade:
+            self._parser = self._head = None
+        else:  # llhttp has completed this request: it can read the next head
+            head.reset()
         self._skipped_empty_line = False
         if result.chunked:
             self._state = _CHUNK_SIZE
@@ -432,8 +450,6 @@ class RequestFramer:
                 if value.lower() != b"100-continue":
                     raise Refusal(417, f"unsupported Expect: {value.decode('latin-1')!r}")
                 expect = version == "1.1"
-            if _CONTROL(value):  # llhttp refuses these already; kept as a backstop
-                raise Refusal(400, f"invalid header value in {name.decode('latin-1')!r}")
         if hosts > 1:
             raise Refusal(400, "more than one Host header")
         if not hosts and version == "1.1" and self.require_host:
