@@ -8,6 +8,7 @@ from typing import Any
 
 import trio
 import trio_asyncio
+from asgi_parts import lifespan
 
 Message = MutableMapping[str, Any]
 
@@ -23,12 +24,8 @@ async def app(
     send: Callable[[Message], Awaitable[None]],
 ) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            kind = message["type"].removeprefix("lifespan.")
-            await send({"type": f"lifespan.{kind}.complete"})
-            if kind == "shutdown":
-                return
+        await lifespan(receive, send)
+        return
     await trio.sleep(0)
     async with trio_asyncio.open_loop():
         loop = await trio_asyncio.aio_as_trio(_asyncio_part)()

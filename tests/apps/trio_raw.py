@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import trio
+from asgi_parts import websocket_echo
 
 STATE: dict[str, Any] = {"started": False}
 
@@ -46,28 +47,13 @@ async def _respond(send: Any, body: bytes, content_type: bytes = b"text/plain") 
     await send({"type": "http.response.body", "body": body})
 
 
-async def _websocket(receive: Any, send: Any) -> None:
-    message = await receive()
-    if message["type"] != "websocket.connect":
-        return
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
-
-
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     kind = scope["type"]
     if kind == "lifespan":
         await _lifespan(receive, send)
         return
     if kind == "websocket":
-        await _websocket(receive, send)
+        await websocket_echo(receive, send)
         return
     path = scope["path"]
     if scope["method"] == "POST":
