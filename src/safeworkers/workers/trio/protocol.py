@@ -151,16 +151,23 @@ class StrictH11Protocol(H11Protocol):
         self._refused = False
         self._muted = False
         self._stream_done: trio.Event | None = None
+        #: The peer closed its side after a WebSocket handshake.
+        self._peer_done = False
 
     # ------------------------------------------------------------------ reading
 
     async def handle(self, event: Event) -> None:
         if not isinstance(event, RawData):
+            if self._peer_done and isinstance(self.stream, SafeWSStream):
+                # A client that half-closed right after its handshake still gets
+                # the app's answer to it (101 or a refusal), as from gunicorn.
+                await self.stream.handshake_answered()
             await super().handle(event)
             return
         if self._refused:
             return
         if self._frames is not None:
+            self._peer_done = not event.data
             await self._websocket_data(event.data)
         elif self._preface is not None:
             await self._sniff(event.data)
@@ -364,6 +371,13 @@ class SafeWSStream(WSStream):
     """hypercorn's WebSocket stream: early frames wait for the accept, errors get close codes."""
 
     _early: bytearray | None = None
+    _answered: trio.Event | None = None
+
+    async def handshake_answered(self) -> None:
+        """Wait until the app accepted or refused the handshake (or the stream ended)."""
+        if self.state is ASGIWebsocketState.HANDSHAKE and not self.closed:
+            self._answered = self._answered or trio.Event()
+            await self._answered.wait()
 
     async def handle(self, event: StreamEvent) -> None:
         if (
@@ -381,6 +395,8 @@ class SafeWSStream(WSStream):
                 await self.fail(websocket.MESSAGE_TOO_BIG, "too much data before the handshake")
             return
         await super().handle(event)
+        if isinstance(event, StreamClosed) and self._answered is not None:
+            self._answered.set()
 
     async def _accept(self, message: Any) -> None:
         await super()._accept(message)
@@ -391,8 +407,10 @@ class SafeWSStream(WSStream):
 
     async def app_send(self, message: Any) -> None:
         await super().app_send(message)
-        if self._early is not None and self.state is not ASGIWebsocketState.HANDSHAKE:
+        if self.state is not ASGIWebsocketState.HANDSHAKE or message is None:
             self._early = None  # refused or answered over HTTP: the frames go unread
+            if self._answered is not None:
+                self._answered.set()
 
     async def _handle_events(self) -> None:
         for event in self.connection.events():

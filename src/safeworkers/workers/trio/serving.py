@@ -30,6 +30,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
+from hypercorn.events import Event, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
@@ -76,6 +77,8 @@ class Connection(TCPServer):
         self.idle_task = self.timer = _IdleTimer()
         self.rules = rules
         self._peer: Any = None
+        #: False once the peer can send no more (end of file, a read error).
+        self._reading = True
 
     async def run(self) -> None:
         try:
@@ -129,6 +132,19 @@ class Connection(TCPServer):
             pass
         finally:
             await self._close()
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # The peer sends no more requests: close as soon as the last answer is
+        # out, instead of waiting for the keep-alive timeout (hypercorn waits
+        # when the peer's end of file came while a request was answered).
+        self._reading = False
+        await self.idle_task.stop()
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated) and event.idle and not self._reading:
+            return  # see _read_data: no keep-alive wait for a peer that is done
+        await super().protocol_send(event)
 
     def _failed(self, error: BaseException) -> None:
         """Log, once, the error that ended this connection (the worker goes on)."""
