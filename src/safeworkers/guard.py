@@ -41,8 +41,8 @@ import importlib.machinery
 import sys
 
 # Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS):
-# nothing heavy here. typing, importlib.abc, threading and safeworkers.detect
-# cost more than the interpreter's own start; detect is imported when a
+# nothing heavy here. typing, importlib.abc, threading and safeworkers.facts
+# cost more than the interpreter's own start; the facts are imported when a
 # guarded module is (see _precheck_trio), typing only by type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,15 +113,15 @@ def _message(module: str, reason: str, patchers: tuple[str, ...]) -> str:
 
 
 def _no_backend() -> str:
-    from safeworkers import detect
+    from safeworkers.facts import process
 
-    return detect.NO_BACKEND
+    return process.NO_BACKEND
 
 
 def _precheck_trio() -> str | None:
-    from safeworkers import detect
+    from safeworkers.facts import process
 
-    return detect.trio_unusable_reason()
+    return process.trio_unusable_reason()
 
 
 #: Module -> a check run before the module executes, returning why it cannot
@@ -131,9 +131,9 @@ _PRECHECKS: dict[str, Callable[[], str | None]] = {"trio": _precheck_trio}
 
 
 def _current_patchers() -> tuple[str, ...]:
-    from safeworkers import detect
+    from safeworkers.facts import process
 
-    patchers = set(detect.patch_state().values())
+    patchers = set(process.patch_state().values())
     patchers.discard("unknown")
     return tuple(sorted(patchers))
 

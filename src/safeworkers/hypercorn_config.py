@@ -20,7 +20,7 @@
 Under Trio, an app that returns on the lifespan scope (the ASGI spec's way
 of saying "no lifespan"; WSGI apps through hypercorn's adapter do) is served,
 as hypercorn's asyncio worker does, instead of stopping hypercorn's Trio
-worker (see ``safeworkers._hypercorn``). ``trio_worker_setup`` carries that
+worker (see ``safeworkers.deploy.hypercorn``). ``trio_worker_setup`` carries that
 fix into hypercorn's worker processes; it is in ``__all__``, so a config file
 that starts with ``from safeworkers.hypercorn_config import *`` keeps it.
 """
@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import sys
 
-from safeworkers import _config, _hypercorn, appscan, detect, policy
+from safeworkers.decision import policy
+from safeworkers.deploy import environ as _environ
+from safeworkers.deploy import hypercorn as _hypercorn
+from safeworkers.facts import appscan, process
 
 __all__ = ["bind", "graceful_timeout", "trio_worker_setup", "worker_class", "workers"]
 
-_settings = _config.load_settings()
+_settings = _environ.load_settings()
 _backend = _settings.backend
 if _backend not in ("auto", "trio", "asgi"):
-    raise _config.fail(
+    raise _environ.fail(
         f"SAFEWORKERS_BACKEND={_backend} names a gunicorn worker; "
         "under hypercorn use auto, trio or asgi"
     )
@@ -49,27 +52,27 @@ if _command.application:
     _code = appscan.scan(_module, [_directory, *appscan.import_path()])
 try:
     _choice = policy.recommend(
-        detect.environment(findings=False),
+        process.environment(findings=False),
         app_kind=_kind,
         backend=_backend,
         server="hypercorn",
         code=_code,
     )
 except policy.PolicyError as exc:
-    raise _config.fail(str(exc)) from None
+    raise _environ.fail(str(exc)) from None
 
 worker_class = _choice.worker_class
-bind = _config.binds()
+bind = _environ.binds()
 if _settings.mptcp:
     # hypercorn has no start-up hook, so the listeners are made now, from BIND/PORT;
     # a --bind given later would leave them open and unused.
     if any(arg in ("-b", "--bind") or arg.startswith("--bind=") for arg in sys.argv[1:]):
-        raise _config.fail(
+        raise _environ.fail(
             "SAFEWORKERS_MPTCP=1 under hypercorn takes the address from BIND or PORT; "
             "drop --bind and set BIND instead"
         )
-    bind = _config.mptcp_binds(bind)
-workers = _config.workers(default=1)
+    bind = _environ.mptcp_binds(bind)
+workers = _environ.workers(default=1)
 graceful_timeout = 30.0
 
 _running = _command.worker_class or worker_class
@@ -83,9 +86,9 @@ if _running == "trio":
 
 _read = f"[{_code.scope()}]" if _command.application else "[no application argument found]"
 if _command.worker_class:
-    _config.say(
+    _environ.say(
         f"hypercorn worker_class={_command.worker_class}, from the command line; safeworkers "
         f"would choose {worker_class}: {'; '.join(_choice.reasons)} {_read}"
     )
 else:
-    _config.say(f"hypercorn worker_class={worker_class}: {'; '.join(_choice.reasons)} {_read}")
+    _environ.say(f"hypercorn worker_class={worker_class}: {'; '.join(_choice.reasons)} {_read}")

@@ -219,9 +219,9 @@ def _callable_path(environ: Mapping[str, str], name: str) -> str | None:
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return None
-    from safeworkers import _target  # only when the variable is set: it imports re
+    from safeworkers.deploy import target  # only when the variable is set: it imports re
 
-    if _target.function_parts(raw) is None:
+    if target.function_parts(raw) is None:
         raise SettingsError(name, raw, VARIABLES[name][0])
     return raw.strip()
 

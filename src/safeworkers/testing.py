@@ -16,7 +16,7 @@ Every wait is bounded; on exit the server gets ``SIGTERM`` and, if it has
 not stopped within ``stop_timeout``, ``SIGKILL``.
 
 ``simulate="darwin"`` (or ``"freebsd"``) makes Trio's backend selection in
-the server's processes see that platform (see :mod:`safeworkers._simulate`),
+the server's processes see that platform (see :mod:`safeworkers.simulation`),
 which reproduces the macOS/BSD-only failures on Linux.
 
 The child's environment is ours without ``SAFEWORKERS_*`` variables (so the
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from safeworkers import _simulate
+from safeworkers import simulation
 
 if TYPE_CHECKING:
     import httpx
@@ -313,7 +313,7 @@ def _child_env(
     child["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     child.update(env or {})
     if simulate:
-        child = _simulate.child_env(simulate, child)
+        child = simulation.child_env(simulate, child)
     return child
 
 
@@ -348,7 +348,7 @@ def start(
     the process stopped and reported is then the server's.
     """
     if simulate:
-        _simulate.platform_value(simulate)  # a bad name fails here, not in the child
+        simulation.platform_value(simulate)  # a bad name fails here, not in the child
     tmp = tempfile.TemporaryDirectory(prefix="safeworkers-")
     try:
         tmp_path = Path(tmp.name)

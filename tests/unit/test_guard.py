@@ -151,7 +151,7 @@ def test_message_for_a_removal_nobody_owns_up_to() -> None:
 
 
 def test_message_for_a_platform_without_a_backend() -> None:
-    from safeworkers import detect
+    from safeworkers.facts import process as detect
 
     reason = f"{detect.NO_BACKEND} 'plan9' (no epoll, kqueue or IOCP)"
     text = str(guard.BackendUnavailable("trio", reason))

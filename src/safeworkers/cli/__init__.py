@@ -10,12 +10,12 @@
     ``--chdir`` and ``--pythonpath`` as gunicorn takes them.
 ``safeworkers check MODULE:APP [--worker NAME ...] [--simulate darwin|freebsd] ...``
     Boot the app for real under each candidate worker and print what serves
-    (see ``safeworkers._check``).
+    (see ``safeworkers.cli.check``).
 ``safeworkers template NAME [-o DIR] [--app MODULE:APP] ...``
-    Render deployment files (see ``safeworkers._template``).
+    Render deployment files (see ``safeworkers.cli.template``).
 ``safeworkers run [--] COMMAND [ARGS...]``
     Run COMMAND with the import guard installed at start-up in every
-    Python process it starts (see ``safeworkers._run``).
+    Python process it starts (see ``safeworkers.cli.run``).
 """
 
 from __future__ import annotations
@@ -28,19 +28,24 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from safeworkers import __version__, _check, _run, _target, _template, settings
+from safeworkers import __version__, settings
+from safeworkers.cli import check as _check
+from safeworkers.cli import run as _run
+from safeworkers.cli import template as _template
+from safeworkers.deploy import target as _target
 
 if TYPE_CHECKING:
-    from safeworkers import _decide, policy
+    from safeworkers.decision import decide as _decide
+    from safeworkers.decision import policy
 
 # Each command imports what it needs (detect, policy, _decide) when it runs:
 # `safeworkers doctor` should not pay for `recommend`'s imports.
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from safeworkers import detect
+    from safeworkers.facts import process
 
-    env = detect.environment()
+    env = process.environment()
     if args.json:
         print(json.dumps(env.to_dict(), indent=2, sort_keys=True))
     else:
@@ -71,13 +76,14 @@ def decide(
     server: policy.Server = "gunicorn",
     threads: int = 1,
 ) -> _decide.Decision:
-    """Decide for ``MODULE:APP`` as AutoWorker does (:func:`safeworkers._decide.decide`).
+    """Decide for ``MODULE:APP`` as AutoWorker does (:func:`safeworkers.decision.decide.decide`).
 
-    Run from the app's directory (see :func:`safeworkers._target.use_paths`): the app is
+    Run from the app's directory (see :func:`safeworkers.deploy.target.use_paths`): the app is
     imported here, the way gunicorn imports it, unless AutoWorker would not
     import it either. Errors are ``SystemExit`` with one ``safeworkers: ...`` line.
     """
-    from safeworkers import _decide, policy
+    from safeworkers.decision import decide as _decide
+    from safeworkers.decision import policy
 
     try:
         current = settings.load().backend
@@ -102,7 +108,7 @@ def decide(
 
 def _run_line(args: argparse.Namespace, choice: policy.Choice) -> str:
     """The command to run, quoted for a POSIX shell."""
-    from safeworkers import policy
+    from safeworkers.decision import policy
 
     argv = [choice.server, "-k", choice.worker_class]
     # Not for SyncWorker: gunicorn swaps any "...SyncWorker" with --threads > 1

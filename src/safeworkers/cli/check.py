@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from safeworkers import _simulate, _target
+from safeworkers import simulation
+from safeworkers.deploy import target as _target
 
 if TYPE_CHECKING:
     from safeworkers import testing
@@ -100,9 +101,9 @@ def candidate(name: str) -> Candidate:
 
 def candidates(app_kind: str) -> list[Candidate]:
     if app_kind == "asgi":
-        from safeworkers import detect
+        from safeworkers.facts import process
 
-        installed = detect.package_version("uvicorn-worker") is not None
+        installed = process.package_version("uvicorn-worker") is not None
         return [*ASGI, *([UVICORN] if installed else [])]
     return list(WSGI)
 
@@ -163,7 +164,7 @@ def _without_ignored(lines: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------ what AutoWorker would pick
 
-_DECIDE = "import sys; from safeworkers import _check; _check._decide(sys.argv[1])"
+_DECIDE = "import sys; from safeworkers.cli import check; check._decide(sys.argv[1])"
 
 
 def _decide(target: str) -> None:
@@ -229,10 +230,11 @@ def boot(
 
     ``pythonpath``: where the app is imported from (default: the current directory).
     """
-    from safeworkers import detect, testing
+    from safeworkers import testing
+    from safeworkers.facts import process
 
     result = Result(cand.name, cand.server, "fails")
-    missing = [n for n in cand.needs if detect.package_version(n) is None]
+    missing = [n for n in cand.needs if process.package_version(n) is None]
     if missing:
         result.status = "skipped"
         extra = f" (pip install 'safeworkers[{cand.extra}]')" if cand.extra else ""
@@ -382,7 +384,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--simulate",
-        choices=_simulate.CHOICES,
+        choices=simulation.CHOICES,
         help="make Trio's backend selection see this platform (macOS/BSD failures on Linux)",
     )
     parser.add_argument("--path", default="/", help="the path to request (default /)")

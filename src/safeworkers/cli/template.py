@@ -4,7 +4,7 @@ The templates live in ``safeworkers/templates/<NAME>/`` and use ``{{ key }}``
 placeholders (nothing else: no logic in the files), filled from a
 :class:`Params` and what follows from it (the socket path, the port, whether
 nginx buffers, why this worker). ``examples/configs/`` holds every template
-rendered for the demo app; tests/unit/test_templates.py keeps it identical
+rendered for the demo app; tests/unit/cli/test_template.py keeps it identical
 to what this module renders, and tests/integration/test_template_tools.py
 checks each file with its real tool (gunicorn, hypercorn, systemd-analyze,
 hadolint, kubernetes-validate, yamllint, nginx, supervisord, honcho).
@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from safeworkers import _target
+from safeworkers.deploy import target as _target
 
 try:
     import pwd
@@ -256,13 +256,14 @@ def hypercorn_worker(app: str) -> str:
     included (uvloop is the config's choice only where it runs: a rendered
     file cannot know it is installed there).
     """
-    from safeworkers import appscan, detect, policy
+    from safeworkers.decision import policy
+    from safeworkers.facts import appscan, process
 
     path = [os.getcwd(), *(p for p in sys.path if p)]
     code = appscan.scan(_target.module_of(app), path)
     try:
         choice = policy.recommend(
-            detect.environment(findings=False), app_kind="unknown", server="hypercorn", code=code
+            process.environment(findings=False), app_kind="unknown", server="hypercorn", code=code
         )
     except policy.PolicyError as exc:
         raise TemplateError(f"--app {app}: {exc} (or name a worker: --worker)") from None

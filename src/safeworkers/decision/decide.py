@@ -1,6 +1,6 @@
 """Gather the facts and decide: one step for AutoWorker, `safeworkers recommend` and `check`.
 
-The facts come from the process (:mod:`safeworkers.detect`), the app's code
+The facts come from the process (:mod:`safeworkers.facts.process`), the app's code
 (:mod:`safeworkers.appscan`, read without running it) and, when it is safe to
 import here, the loaded app; :func:`safeworkers.policy.recommend` turns them
 into a choice. Doing it in one function keeps the entry points in agreement:
@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from safeworkers import appscan, detect, policy
+from safeworkers.decision import policy
+from safeworkers.facts import appscan, process
 
 if TYPE_CHECKING:
     from safeworkers.settings import Backend
@@ -34,10 +35,10 @@ class Decision:
     app_kind: policy.AppKind
 
 
-def loads_app(backend: Backend, env: detect.Environment, code: appscan.AppScan) -> bool:
+def loads_app(backend: Backend, env: process.Environment, code: appscan.AppScan) -> bool:
     """Whether the app is imported before the choice (see the module's docstring)."""
     return not (
-        backend in detect.PATCHERS
+        backend in process.PATCHERS
         or policy.app_patchers(env, code)
         or (code.needs_trio and not env.trio_usable)
     )
@@ -50,7 +51,7 @@ def decide(
     backend: Backend,
     threads: int = 1,
     server: policy.Server = "gunicorn",
-    before_load: Callable[[detect.Environment, appscan.AppScan], None] | None = None,
+    before_load: Callable[[process.Environment, appscan.AppScan], None] | None = None,
     patched_by_app: Callable[[set[str]], None] | None = None,
 ) -> Decision:
     """Decide for the app of ``module``; ``load()`` imports it (only if :func:`loads_app`).
@@ -62,7 +63,7 @@ def decide(
     monkey-patched the process although its code did not show it. Raises
     :class:`~safeworkers.policy.PolicyError`, and whatever ``load`` raises.
     """
-    env = detect.environment(findings=False)
+    env = process.environment(findings=False)
     path = appscan.import_path()
     code = appscan.scan(module, path) if module else appscan.AppScan(module="")
     if before_load is not None:
@@ -72,9 +73,9 @@ def decide(
     if loads_app(backend, env, code):
         before = set(env.green_patchers)
         app = load()
-        kind = detect.app_kind(app)
-        needs_trio = detect.app_needs_trio(app, module or None)
-        env = detect.environment(findings=False)
+        kind = process.app_kind(app)
+        needs_trio = process.app_needs_trio(app, module or None)
+        env = process.environment(findings=False)
         late = set(env.green_patchers) - before
         if late and patched_by_app is not None:
             patched_by_app(late)

@@ -1,12 +1,12 @@
 """Which server and worker to use: a pure function of facts and preferences.
 
 ``recommend`` reads nothing and starts nothing; give it an
-:class:`~safeworkers.detect.Environment` (or let it take one), what is known
+:class:`~safeworkers.facts.process.Environment` (or let it take one), what is known
 about the app at run time (its kind, from the loaded object) and what its
-code shows (an :class:`~safeworkers.appscan.AppScan`), and it returns a
+code shows (an :class:`~safeworkers.facts.appscan.AppScan`), and it returns a
 :class:`Choice` with the reasons, or raises :class:`PolicyError` when nothing
 would serve the app correctly. The table in docs/choosing.md is this function
-in prose; tests/unit/test_policy.py checks every row.
+in prose; tests/unit/decision/test_policy.py checks every row.
 
 Principles: never choose a green (monkey-patching) worker unless asked to,
 or unless the process is (or the app makes it) monkey-patched already; a
@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from safeworkers import detect
-from safeworkers.appscan import AppScan
+from safeworkers.facts import process
+from safeworkers.facts.appscan import AppScan
 
 if TYPE_CHECKING:
-    from safeworkers.detect import Environment
+    from safeworkers.facts.process import Environment
     from safeworkers.settings import Backend
 
 #: ``unknown``: the app was not loaded (the hypercorn config, a self-patching app).
@@ -124,7 +124,7 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
 
 def _gunicorn_has_asgi(env: Environment) -> bool:
     version = env.packages.get("gunicorn")
-    return version is not None and detect.release(version) >= (24,)
+    return version is not None and process.release(version) >= (24,)
 
 
 def _require(env: Environment, package: str, extra: str, what: str) -> None:
@@ -231,7 +231,7 @@ def recommend(
     server the caller runs under; on Windows it is always hypercorn, because
     gunicorn does not run there.
     """
-    env = detect.environment(findings=False) if env is None else env
+    env = process.environment(findings=False) if env is None else env
     reasons: list[str] = []
     if env.platform == "win32" and server == "gunicorn":
         server = "hypercorn"

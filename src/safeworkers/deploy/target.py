@@ -11,7 +11,7 @@ the app scan and the after-patch hook read a name the way gunicorn does
   ``module.path:function``, the function possibly dotted (``mod:Class.method``).
 
 hypercorn's own syntax (``path/to/module.py:app``, ``asgi:``/``wsgi:``
-prefixes) is read in :mod:`safeworkers._hypercorn`.
+prefixes) is read in :mod:`safeworkers.deploy.hypercorn`.
 
 Errors are :class:`TargetError` with one line that names what was wrong; no
 traceback from inside gunicorn or the app. Importing this module imports

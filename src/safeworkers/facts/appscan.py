@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeworkers import _sourcefacts
-from safeworkers._sourcefacts import (
+from safeworkers.facts import _source
+from safeworkers.facts._source import (
     ASYNCIO_HARMLESS,
     ASYNCIO_MODULES,
     GREEN_MODULES,
@@ -297,7 +297,7 @@ def scan(
                 unreadable.append(f"{file}: larger than {max_bytes} bytes")
                 continue
             source = Path(file).read_text(encoding="utf-8", errors="replace")
-            found = _sourcefacts.read(file, name, source, module_level_only)
+            found = _source.read(file, name, source, module_level_only)
         except (OSError, SyntaxError, ValueError, RecursionError) as exc:
             unreadable.append(f"{file}: {type(exc).__name__}: {exc}")
             continue

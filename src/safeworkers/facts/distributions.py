@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from types import MappingProxyType
 
-from safeworkers import _metadata, appscan
-from safeworkers._sourcefacts import Use
+from safeworkers.facts import _metadata, appscan
+from safeworkers.facts._source import Use
 
 #: trio itself, and safeworkers (whose extras install backends it imports only in workers).
 _NOT_LISTED = frozenset({"trio", "safeworkers"})

@@ -3,7 +3,7 @@
 :func:`find` is pure: it judges the facts it is given (installed versions,
 patch state, the distributions that import trio) and reads nothing else, so
 every finding is unit-tested from made-up facts. ``safeworkers doctor`` prints
-them; :func:`safeworkers.detect.environment` attaches them to its snapshot.
+them; :func:`safeworkers.facts.process.environment` attaches them to its snapshot.
 
 A fix never tells the user to install what is installed.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from safeworkers.detect import Finding, release
+from safeworkers.facts.process import Finding, release
 
 #: The distributions dnspython's DNS-over-HTTPS support imports (its ``doh`` extra),
 #: when the metadata cannot be read.

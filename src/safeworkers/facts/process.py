@@ -152,7 +152,7 @@ class Environment:
 
 def package_version(name: str) -> str | None:
     """The installed version of distribution ``name``, or ``None``."""
-    from safeworkers import _metadata
+    from safeworkers.facts import _metadata
 
     return _metadata.version(name)
 
@@ -405,7 +405,7 @@ def _importable(module: str) -> bool:
 def _findings(
     packages: Mapping[str, str | None], patched: Mapping[str, str]
 ) -> tuple[tuple[Finding, ...], Mapping[str, str]]:
-    from safeworkers import distributions, findings
+    from safeworkers.facts import distributions, findings
 
     importers = distributions.trio_importers()
     guard_mod = sys.modules.get("safeworkers.guard")

@@ -48,9 +48,9 @@ PLATFORMS: Mapping[str, str] = {
 #: The names users pass to ``--simulate`` (the aliases are for the test harness).
 CHOICES: tuple[str, ...] = ("darwin", "freebsd")
 BACKEND_MODULE = "trio._core._run"
-#: Read by the sitecustomize in ``_simsite``; not a SAFEWORKERS_* setting.
+#: Read by the sitecustomize in ``_site``; not a SAFEWORKERS_* setting.
 ENV_VAR = "_SAFEWORKERS_SIMULATE_PLATFORM"
-SITE_DIR = Path(__file__).resolve().parent / "_simsite"
+SITE_DIR = Path(__file__).resolve().parent / "_site"
 
 
 def platform_value(name: str) -> str:

@@ -7,7 +7,7 @@ anything is patched, and the object then *becomes* the chosen worker: its
 class is swapped and the chosen class's ``__init__`` adds that class's state,
 while the heartbeat file, sockets, pid and whatever hooks set are kept.
 
-The facts are gathered and the choice made by :func:`safeworkers._decide.decide`,
+The facts are gathered and the choice made by :func:`safeworkers.decision.decide.decide`,
 the step ``safeworkers recommend`` and ``check`` share: the process
 (``detect``: is it monkey-patched already, can Trio run), the app's code,
 read without running it (``appscan``: Trio or asyncio use, self-patching), and
@@ -34,7 +34,10 @@ from gunicorn import util
 from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
-from safeworkers import _decide, appscan, detect, guard, policy
+from safeworkers import guard
+from safeworkers.decision import decide as _decide
+from safeworkers.decision import policy
+from safeworkers.facts import appscan, process
 from safeworkers.workers import _afterpatch
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
@@ -108,7 +111,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         self.init_process()
 
     def _before_load(
-        self, current: Settings, env: detect.Environment, code: appscan.AppScan
+        self, current: Settings, env: process.Environment, code: appscan.AppScan
     ) -> None:
         self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
         patched = bool(env.green_patchers)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import _run
+from safeworkers.cli import run as _run
 
 
 def script(tmp_path: Path, first_line: str, name: str = "tool") -> str:

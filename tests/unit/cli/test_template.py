@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import _template
-from safeworkers._template import TEMPLATES, Params, TemplateError, render
+from safeworkers.cli import template as _template
+from safeworkers.cli.template import TEMPLATES, Params, TemplateError, render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = ROOT / "examples" / "configs"
 CLI = [sys.executable, "-m", "safeworkers.cli"]
 #: The app each folder of examples/configs is rendered for (`make configs`).

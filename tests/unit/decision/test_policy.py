@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from safeworkers import appscan, detect, policy
+from safeworkers.decision import policy
+from safeworkers.facts import appscan
+from safeworkers.facts import process as detect
 
 BASE_PACKAGES = {name: None for name in detect.PACKAGES}
-DOC = Path(__file__).resolve().parents[2] / "docs" / "choosing.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "choosing.md"
 
 
 def env(

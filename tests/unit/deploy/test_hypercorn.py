@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import _hypercorn
+from safeworkers.deploy import hypercorn as _hypercorn
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Reading gunicorn's MODULE:APP and module:function the one way (safeworkers._target)."""
+"""Reading gunicorn's MODULE:APP and module:function the one way (safeworkers.deploy.target)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import _target
+from safeworkers.deploy import target as _target
 
 
 def test_module_of_a_target() -> None:

@@ -1,4 +1,4 @@
-"""safeworkers.appscan on source trees under tests/fixtures/appscan (read, never imported)."""
+"""safeworkers.facts.appscan on source trees under tests/fixtures/appscan (read, never imported)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import appscan
+from safeworkers.facts import appscan
 
-TREES = Path(__file__).resolve().parents[1] / "fixtures" / "appscan"
+TREES = Path(__file__).resolve().parents[2] / "fixtures" / "appscan"
 
 
 def scan(tree: str, module: str, **kwargs: object) -> appscan.AppScan:

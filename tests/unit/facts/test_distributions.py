@@ -1,4 +1,4 @@
-"""safeworkers.distributions on real metadata: a made-up site directory, and this venv."""
+"""safeworkers.facts.distributions on real metadata: a made-up site directory, and this venv."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import distributions
+from safeworkers.facts import distributions
 
 
 def dist(site: Path, name: str, requires: list[str], files: dict[str, str]) -> None:
@@ -84,7 +84,7 @@ def test_this_environment() -> None:
 
 def test_headers_read_as_importlib_metadata_reads_them() -> None:
     """The header reader against importlib.metadata's e-mail parsing, for every distribution."""
-    from safeworkers import _metadata
+    from safeworkers.facts import _metadata
 
     for found in importlib.metadata.distributions():
         name, version, requires = _metadata.headers(found)
@@ -139,7 +139,7 @@ def test_leads_follow_names_and_packages(tmp_path: Path) -> None:
 
 def test_the_pre_check_never_changes_an_answer() -> None:
     """Each candidate of this environment: pre-check and narrowed scan == the whole scan."""
-    from safeworkers import appscan
+    from safeworkers.facts import appscan
 
     dists = distributions.installed()
     candidates = [

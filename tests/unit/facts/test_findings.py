@@ -1,8 +1,8 @@
-"""safeworkers.findings.find: each known-bad combination, from made-up facts."""
+"""safeworkers.facts.findings.find: each known-bad combination, from made-up facts."""
 
 from __future__ import annotations
 
-from safeworkers import findings
+from safeworkers.facts import findings
 
 IMPORTERS = {"httpcore": "imports trio", "httpx": "through httpcore"}
 

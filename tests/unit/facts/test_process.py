@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from safeworkers import detect
+from safeworkers.facts import process as detect
 
 
 def test_snapshot_is_immutable_and_serialisable() -> None:

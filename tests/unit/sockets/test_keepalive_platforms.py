@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="verifies with Linux option numbers"
 )
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+SRC = str(Path(__file__).resolve().parents[3] / "src")
 IDLE, INTERVAL, COUNT = 41, 7, 3
 
 CHILD = textwrap.dedent(

@@ -1,7 +1,7 @@
-"""Installs the platform simulation at interpreter start (see safeworkers._simulate).
+"""Installs the platform simulation at interpreter start (see safeworkers.simulation).
 
 Only on ``PYTHONPATH`` when a process is started with
-``safeworkers._simulate.child_env``. It then runs the next ``sitecustomize``
+``safeworkers.simulation.child_env``. It then runs the next ``sitecustomize``
 on the path, so one already there (a test suite's, a distribution's) still
 runs.
 """
@@ -13,9 +13,9 @@ import sys
 
 _fake = os.environ.get("_SAFEWORKERS_SIMULATE_PLATFORM")
 if _fake:
-    from safeworkers import _simulate
+    from safeworkers import simulation
 
-    _simulate.install(_fake)
+    simulation.install(_fake)
 
 
 def _run_next() -> None:

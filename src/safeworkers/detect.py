@@ -1,0 +1,49 @@
+"""``safeworkers.detect``: the facts about this process, kept at the path users import.
+
+The code lives in :mod:`safeworkers.facts` (the process in
+:mod:`~safeworkers.facts.process`, the loaded app in
+:mod:`~safeworkers.facts.app`, the known-bad combinations in
+:mod:`~safeworkers.facts.findings`). This module only names them again.
+"""
+
+from safeworkers.facts.process import (
+    NO_BACKEND,
+    PACKAGES,
+    PATCHERS,
+    AppKind,
+    Environment,
+    Finding,
+    Poller,
+    Severity,
+    TrioBackend,
+    app_kind,
+    app_needs_trio,
+    environment,
+    installed_packages,
+    package_version,
+    patch_state,
+    release,
+    trio_backend,
+    trio_unusable_reason,
+)
+
+__all__ = [
+    "NO_BACKEND",
+    "PACKAGES",
+    "PATCHERS",
+    "AppKind",
+    "Environment",
+    "Finding",
+    "Poller",
+    "Severity",
+    "TrioBackend",
+    "app_kind",
+    "app_needs_trio",
+    "environment",
+    "installed_packages",
+    "package_version",
+    "patch_state",
+    "release",
+    "trio_backend",
+    "trio_unusable_reason",
+]
