@@ -6,23 +6,20 @@ The code lives in :mod:`safeworkers.facts` (the process in
 :mod:`~safeworkers.facts.findings`). This module only names them again.
 """
 
+from safeworkers.facts._metadata import release
+from safeworkers.facts.app import AppKind, app_kind, app_needs_trio
+from safeworkers.facts.findings import Finding, Severity
+from safeworkers.facts.patches import Poller
 from safeworkers.facts.process import (
     NO_BACKEND,
     PACKAGES,
     PATCHERS,
-    AppKind,
     Environment,
-    Finding,
-    Poller,
-    Severity,
     TrioBackend,
-    app_kind,
-    app_needs_trio,
     environment,
     installed_packages,
     package_version,
     patch_state,
-    release,
     trio_backend,
     trio_unusable_reason,
 )

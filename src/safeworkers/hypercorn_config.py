@@ -32,7 +32,7 @@ import sys
 from safeworkers.decision import policy
 from safeworkers.deploy import environ as _environ
 from safeworkers.deploy import hypercorn as _hypercorn
-from safeworkers.facts import appscan, process
+from safeworkers.facts import app, appscan, process
 
 __all__ = ["bind", "graceful_timeout", "trio_worker_setup", "worker_class", "workers"]
 
@@ -44,7 +44,7 @@ if _backend not in ("auto", "trio", "asgi"):
         "under hypercorn use auto, trio or asgi"
     )
 _command = _hypercorn.command_line()
-_kind: policy.AppKind = "unknown"
+_kind: app.AppKind = "unknown"
 _code = appscan.AppScan(module="")
 if _command.application:
     _module, _directory, _mode = _hypercorn.application_source(_command.application)

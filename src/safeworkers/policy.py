@@ -11,7 +11,6 @@ from safeworkers.decision.policy import (
     THREAD,
     TRIO,
     UVICORN,
-    AppKind,
     Choice,
     PolicyError,
     Server,
@@ -19,6 +18,7 @@ from safeworkers.decision.policy import (
     fastest_asyncio_worker,
     recommend,
 )
+from safeworkers.facts.app import AppKind
 
 __all__ = [
     "EVENTLET",

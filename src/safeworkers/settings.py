@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-from safeworkers.guard import DEFAULT_MODULES
-
 # Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS),
 # so stdlib modules that cost more than the interpreter's start (typing,
 # dataclasses, re) are not imported here; typing only by type checkers.
@@ -26,8 +24,8 @@ if TYPE_CHECKING:
 
 BACKENDS: tuple[Backend, ...] = ("auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi")
 GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
-#: The guard's own default (``safeworkers.guard`` imports nothing heavy either).
-DEFAULT_GUARD_MODULES = DEFAULT_MODULES
+#: The modules the import guard covers unless told otherwise (``safeworkers.guard`` reads it).
+DEFAULT_GUARD_MODULES: tuple[str, ...] = ("trio",)
 
 _TRUE = ("1", "true", "yes", "on")
 #: Also spelled out in src/safeworkers_guard.pth (tests/integration/test_startup_hook.py).

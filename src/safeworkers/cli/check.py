@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -26,14 +25,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from safeworkers import simulation
-from safeworkers.deploy import target as _target
+from safeworkers.cli import _options
 
 if TYPE_CHECKING:
     from safeworkers import testing
 
 # Imported where they are used, so that `safeworkers doctor` (whose parser
 # includes this command's) does not import them: safeworkers.testing (which
-# imports http.client and ssl), subprocess, concurrent.futures.
+# imports http.client and ssl; it also reads a failure's cause from a log),
+# subprocess, concurrent.futures.
 
 Status = Literal["serves", "fails", "skipped"]
 
@@ -120,61 +120,22 @@ class Result:
     command: list[str] = field(default_factory=list)
 
 
-# ------------------------------------------------------------------ the cause, in one line
-
-#: An exception line, also inside an exception group's "  | " frame; the message is optional.
-_EXCEPTION = re.compile(
-    r"^[ \t|]*((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Unavailable|Failure))(?:: (.*))?$"
-)
-_OURS = re.compile(r"\[ERROR\] safeworkers: (.*)$")
-_GUNICORN_ERROR = re.compile(r"^Error: (.*?):?\s*$")
-_REASON = re.compile(r"\[ERROR\] Reason: (.*)$")
-
-
-def one_line_cause(log: str) -> str | None:
-    """The line a user would paste: our own error, gunicorn's ``Error:`` line, the
-    last exception (type and message), or gunicorn's stated reason, in that order.
-
-    What Python prints under "Exception ignored in" is left out: those are
-    errors in finalizers while the process exits (gevent's hub on Python 3.10
-    prints one after the real cause), never why it exited.
-    """
-    lines = _without_ignored(log.splitlines())
-    for pattern in (_OURS, _GUNICORN_ERROR, _EXCEPTION, _REASON):
-        for line in reversed(lines):
-            match = pattern.search(line.rstrip())
-            if match:
-                return ": ".join(g for g in match.groups() if g).strip()
-    return None
-
-
-def _without_ignored(lines: list[str]) -> list[str]:
-    """``lines`` less each "Exception ignored in" report (up to its exception line)."""
-    kept: list[str] = []
-    ignoring = False
-    for line in lines:
-        if line.startswith("Exception ignored in"):
-            ignoring = True
-        elif ignoring and not line.startswith((" ", "Traceback")):
-            ignoring = False  # the report's exception line ends it
-        elif not ignoring:
-            kept.append(line)
-    return kept
-
-
 # ------------------------------------------------------------------ what AutoWorker would pick
 
-_DECIDE = "import sys; from safeworkers.cli import check; check._decide(sys.argv[1])"
+_DECIDE = "import sys; from safeworkers.cli import check; check.print_choice(sys.argv[1])"
 
 
-def _decide(target: str) -> None:
+def print_choice(target: str) -> None:
     """In a child: print, as JSON, what ``safeworkers recommend TARGET`` decides."""
-    from safeworkers import cli  # the same facts as AutoWorker: the code, the process, the app
+    # The same facts as AutoWorker: the code, the process, the app.
+    from safeworkers.decision import decide
 
     try:
-        decision = cli.decide(target)
+        decision = decide.decide_target(target)
         facts: dict[str, Any] = {"app_kind": decision.app_kind, **asdict(decision.choice)}
-    except SystemExit as exc:  # one-line "cannot import ..." and policy messages
+    except decide.ERRORS as exc:  # one-line "cannot import ..." and policy messages
+        facts = {"error": str(exc)}
+    except SystemExit as exc:  # the app's own sys.exit()
         facts = {"error": str(exc.code).removeprefix("safeworkers: ")}
     print(json.dumps(facts))
 
@@ -203,6 +164,8 @@ def autoworker_choice(
         return {"error": f"importing {target} took longer than {timeout:g}s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
+        from safeworkers.testing import one_line_cause
+
         cause = one_line_cause(done.stderr) or done.stderr.strip()[-300:]
         return {"error": f"cannot decide for {target}: {cause}"}
     result: dict[str, Any] = json.loads(lines[-1])
@@ -232,6 +195,7 @@ def boot(
     """
     from safeworkers import testing
     from safeworkers.facts import process
+    from safeworkers.testing import one_line_cause
 
     result = Result(cand.name, cand.server, "fails")
     missing = [n for n in cand.needs if process.package_version(n) is None]
@@ -287,8 +251,9 @@ def _intended_names(args: argparse.Namespace, choice: dict[str, Any]) -> list[st
     return [f"hypercorn:{worker}" if choice["server"] == "hypercorn" else candidate(worker).name]
 
 
-def run(args: argparse.Namespace) -> int:
-    paths = _target.use_paths(args.chdir, args.pythonpath)
+def main(args: argparse.Namespace) -> int:
+    """The ``check`` sub-command."""
+    paths = _options.use_paths(args.chdir, args.pythonpath)
     choice = autoworker_choice(args.app, args.timeout, paths)
     if "error" in choice and not args.worker:
         raise SystemExit(f"safeworkers: {choice['error']}")
@@ -373,7 +338,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
     )
     parser.add_argument("app", metavar="MODULE:APP", help="as gunicorn takes it, from this folder")
-    _target.add_path_options(parser)
+    _options.add_path_options(parser)
     parser.add_argument(
         "--worker",
         action="extend",
@@ -394,4 +359,4 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--timeout", type=float, default=30.0, help="seconds each boot may take (default 30)"
     )
     parser.add_argument("--jobs", type=int, default=4, help="boots at the same time (default 4)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=main)

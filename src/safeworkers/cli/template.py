@@ -251,20 +251,17 @@ def hypercorn_worker(app: str) -> str:
     """The hypercorn.toml's worker for ``app``, decided as the hypercorn config decides.
 
     The app's code is read (from the current directory and ``sys.path``, never
-    imported) and :func:`safeworkers.policy.recommend` asked: ``trio`` for an
-    app that uses Trio, ``asyncio`` for everything else, the code not found
+    imported) and the decision asked (:func:`safeworkers.decision.decide.decide`):
+    ``trio`` for an app that uses Trio, ``asyncio`` for everything else, the code not found
     included (uvloop is the config's choice only where it runs: a rendered
     file cannot know it is installed there).
     """
-    from safeworkers.decision import policy
-    from safeworkers.facts import appscan, process
+    from safeworkers.decision import decide, policy
 
-    path = [os.getcwd(), *(p for p in sys.path if p)]
-    code = appscan.scan(_target.module_of(app), path)
     try:
-        choice = policy.recommend(
-            process.environment(findings=False), app_kind="unknown", server="hypercorn", code=code
-        )
+        choice = decide.decide(
+            _target.module_of(app), server="hypercorn", path_first=[os.getcwd()]
+        ).choice
     except policy.PolicyError as exc:
         raise TemplateError(f"--app {app}: {exc} (or name a worker: --worker)") from None
     return "trio" if choice.worker_class == "trio" else "asyncio"
@@ -373,7 +370,8 @@ def write(files: dict[str, str], directory: Path, *, force: bool) -> list[Path]:
     return paths
 
 
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
+    """The ``template`` sub-command."""
     params = Params(
         app=args.app,
         name=args.name,
@@ -443,4 +441,4 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "docker default: NAME)",
     )
     parser.add_argument("--force", action="store_true", help="replace files that differ")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=main)

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from safeworkers.facts import process
+from safeworkers.facts._metadata import release
+from safeworkers.facts.app import AppKind
 from safeworkers.facts.appscan import AppScan
 
 if TYPE_CHECKING:
     from safeworkers.facts.process import Environment
     from safeworkers.settings import Backend
 
-#: ``unknown``: the app was not loaded (the hypercorn config, a self-patching app).
-AppKind = Literal["wsgi", "asgi", "unknown"]
 Server = Literal["gunicorn", "hypercorn"]
 
 #: Worker class names, as users pass them to ``gunicorn -k`` / ``hypercorn -k``.
@@ -124,7 +124,7 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
 
 def _gunicorn_has_asgi(env: Environment) -> bool:
     version = env.packages.get("gunicorn")
-    return version is not None and process.release(version) >= (24,)
+    return version is not None and release(version) >= (24,)
 
 
 def _require(env: Environment, package: str, extra: str, what: str) -> None:

@@ -21,14 +21,10 @@ nothing outside the standard library (the settings use it at start-up).
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import argparse
+from typing import Any
 
 #: What gunicorn loads when the target has no ``:APP``.
 DEFAULT_APP = "application"
@@ -101,33 +97,3 @@ def load_function(reference: str) -> Callable[..., Any]:
         raise TargetError(f"{attribute!r} is not a function: it is {type(value).__name__}")
     function: Callable[..., Any] = value
     return function
-
-
-def use_paths(chdir: str | None, pythonpath: str | None) -> list[str]:
-    """Apply ``--chdir`` and ``--pythonpath`` as gunicorn does; the directories added.
-
-    gunicorn changes into ``--chdir`` and puts it first on ``sys.path``, then
-    each ``--pythonpath`` entry (comma-separated) in front of that. Errors
-    are ``SystemExit`` with one line.
-    """
-    if chdir:
-        try:
-            os.chdir(chdir)
-        except OSError as exc:
-            raise SystemExit(f"safeworkers: --chdir {chdir!r}: {exc.strerror}") from None
-    added = [os.getcwd()]
-    added += [os.path.abspath(p) for p in (pythonpath or "").split(",") if p.strip()]
-    for directory in added:
-        if directory not in sys.path:
-            sys.path.insert(0, directory)
-    return added
-
-
-def add_path_options(parser: argparse.ArgumentParser) -> None:
-    """``--chdir`` and ``--pythonpath`` on a command that loads a target, as gunicorn takes them."""
-    parser.add_argument("--chdir", metavar="DIR", help="change to DIR before loading the app")
-    parser.add_argument(
-        "--pythonpath",
-        metavar="DIRS",
-        help="comma-separated directories to add to the Python path (like gunicorn's)",
-    )

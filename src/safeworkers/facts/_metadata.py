@@ -68,3 +68,28 @@ def version(name: str) -> str | None:
         return None
     found = read_headers(dist)[1]
     return found if found is not None else dist.version
+
+
+def release(version: str) -> tuple[int, ...]:
+    """The numeric release of a version string: ``"1.0.9"`` -> ``(1, 0, 9)``.
+
+    Enough to compare the versions we gate on (gunicorn 24, httpcore 1.0.6);
+    pre/post/dev suffixes end the release (``"26.0.0rc1"`` -> ``(26, 0, 0)``)
+    and an epoch is skipped (``"2!1.0"`` -> ``(1, 0)``).
+    Hand-written because gunicorn, our only dependency, no longer brings
+    ``packaging`` (gunicorn >= 27).
+    """
+    parts: list[int] = []
+    _epoch, _, version = version.rpartition("!")  # "2!1.0": the epoch is not the release
+    for piece in version.split("."):
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(piece):
+            break
+    return tuple(parts)

@@ -11,8 +11,27 @@ A fix never tells the user to install what is installed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
-from safeworkers.facts.process import Finding, release
+from safeworkers.facts._metadata import release
+from safeworkers.facts.patches import green_patchers
+
+Severity = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A known-bad (or noteworthy) combination, with what to do about it."""
+
+    id: str
+    severity: Severity
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "severity": self.severity, "message": self.message, "fix": self.fix}
+
 
 #: The distributions dnspython's DNS-over-HTTPS support imports (its ``doh`` extra),
 #: when the metadata cannot be read.
@@ -47,7 +66,7 @@ def find(
     the installed distributions of dnspython's ``doh`` extra.
     """
     found: list[Finding] = []
-    patchers = sorted(set(patched.values()) - {"unknown"})
+    patchers = green_patchers(patched)
     trio_installed = bool(packages.get("trio"))
     if patchers and trio_imported:
         found.append(

@@ -109,9 +109,9 @@ class SafeWorkerMixin:
         super().load_wsgi()  # type: ignore[misc]
         if "asgi" in self.safeworkers_serves:
             return
-        from safeworkers.facts import process
+        from safeworkers.facts import app
 
-        if process.app_kind(getattr(self, "wsgi", None)) != "asgi":
+        if app.app_kind(getattr(self, "wsgi", None)) != "asgi":
             return
         backend = self.safeworkers_settings.backend
         if backend != "auto":  # AutoWorker became this worker on SAFEWORKERS_BACKEND's word
@@ -162,12 +162,10 @@ class SafeWorkerMixin:
 
     def refuse_other_patcher(self, library: str) -> None:
         """Stop at boot when another green library has patched this process already."""
-        from safeworkers.facts import process
+        from safeworkers.facts import patches
 
-        patched = process.patch_state()
-        others = sorted(
-            {who for who in patched.values() if who in ("gevent", "eventlet")} - {library}
-        )
+        patched = patches.patch_state()
+        others = sorted(set(patches.green_patchers(patched)) - {library})
         if not others:
             return
         other = others[0]

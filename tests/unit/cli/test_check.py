@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from safeworkers.cli.check import candidate, one_line_cause
+from safeworkers.cli.check import candidate
+from safeworkers.testing import one_line_cause
 
 GEVENT_ON_MACOS = """\
 [2026-11-22 13:18:00 +0000] [18374] [INFO] Booting worker with pid: 18374

@@ -7,7 +7,7 @@ import sys
 import types
 from typing import Any
 
-from safeworkers.facts import process as detect
+from safeworkers import detect
 
 
 def wsgi(environ: Any, start_response: Any) -> list[bytes]:

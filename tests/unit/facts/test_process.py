@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import pytest
 
-from safeworkers.facts import process as detect
+from safeworkers import detect
 
 
 def test_snapshot_is_immutable_and_serialisable() -> None:
@@ -21,33 +20,6 @@ def test_snapshot_is_immutable_and_serialisable() -> None:
 
 def test_missing_package_is_none() -> None:
     assert detect.package_version("surely-not-installed-safeworkers-probe") is None
-
-
-def test_trio_backend_reason_mirrors_trios_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Off Linux, Trio takes epoll or kqueue, whichever select has; on Linux only epoll."""
-    import select
-
-    monkeypatch.setattr(detect, "_current_poller", lambda: "epoll")
-    monkeypatch.setattr(sys, "platform", "freebsd14")
-    assert detect.trio_unusable_reason("kqueue", {}) is None
-    monkeypatch.setattr(detect, "_current_poller", lambda: None)
-    reason = detect.trio_unusable_reason("kqueue", {"select": "gevent"})
-    assert (
-        reason == "select.kqueue was removed by gevent's monkey-patching; Trio's I/O loop needs it"
-    )
-    monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(detect, "_current_poller", lambda: "kqueue")
-    assert "select.epoll" in str(detect.trio_unusable_reason("epoll", {}))
-    assert select  # the real module is untouched
-
-
-def test_unknown_remover_is_not_named_as_a_patcher(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(detect, "_current_poller", lambda: None)
-    monkeypatch.setattr(sys, "platform", "linux")
-    reason = detect.trio_unusable_reason("epoll", {"select": "unknown"})
-    assert reason is not None
-    assert "unknown's" not in reason
-    assert "removed by something other than gevent or eventlet" in reason
 
 
 def test_environment_without_findings_skips_the_metadata_scan() -> None:

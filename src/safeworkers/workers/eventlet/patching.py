@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from safeworkers.facts import process
+from safeworkers.facts._metadata import release
 from safeworkers.workers._base import boot_failure
 
 #: The oldest eventlet this worker is tested with (``safeworkers[eventlet]`` pins it).
@@ -36,7 +37,7 @@ MAINTENANCE_NOTICE = (
 
 def eventlet_version() -> tuple[int, ...] | None:
     version = process.package_version("eventlet")
-    return None if version is None else process.release(version)
+    return None if version is None else release(version)
 
 
 class Eventlet(NamedTuple):
