@@ -1,7 +1,8 @@
 """A hypercorn configuration: ``hypercorn --config python:safeworkers.hypercorn_config app:app``.
 
-- ``worker_class``: from :func:`safeworkers.policy.recommend`, for the app
-  named on hypercorn's command line. The config never imports the app
+- ``worker_class``: from :func:`safeworkers.decision.decide.decide` (the step
+  AutoWorker takes, and :func:`safeworkers.policy.recommend` in it), for the
+  app named on hypercorn's command line. The config never imports the app
   (hypercorn does, in each worker): it reads the app's code
   (:mod:`safeworkers.appscan`). ``trio`` for an app that uses Trio (trio,
   quart-trio, trio-websocket, in any module of its package); ``uvloop``
@@ -28,11 +29,14 @@ that starts with ``from safeworkers.hypercorn_config import *`` keeps it.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from safeworkers.decision import policy
+from safeworkers.decision import decide, policy
 from safeworkers.deploy import environ as _environ
 from safeworkers.deploy import hypercorn as _hypercorn
-from safeworkers.facts import app, appscan, process
+
+if TYPE_CHECKING:
+    from safeworkers.facts.app import AppKind
 
 __all__ = ["bind", "graceful_timeout", "trio_worker_setup", "worker_class", "workers"]
 
@@ -44,22 +48,21 @@ if _backend not in ("auto", "trio", "asgi"):
         "under hypercorn use auto, trio or asgi"
     )
 _command = _hypercorn.command_line()
-_kind: app.AppKind = "unknown"
-_code = appscan.AppScan(module="")
+# Without an application argument there is no code to read.
+_module = ""
+_first: list[str] = []
+_kind: AppKind = "unknown"
 if _command.application:
     _module, _directory, _mode = _hypercorn.application_source(_command.application)
-    _kind = _mode or "unknown"
-    _code = appscan.scan(_module, [_directory, *appscan.import_path()])
+    _first, _kind = [_directory], _mode or "unknown"
 try:
-    _choice = policy.recommend(
-        process.environment(findings=False),
-        app_kind=_kind,
-        backend=_backend,
-        server="hypercorn",
-        code=_code,
+    # hypercorn imports the app in each worker, never here: no load().
+    _decision = decide.decide(
+        _module, backend=_backend, server="hypercorn", app_kind=_kind, path_first=_first
     )
 except policy.PolicyError as exc:
     raise _environ.fail(str(exc)) from None
+_choice, _code = _decision.choice, _decision.code
 
 worker_class = _choice.worker_class
 bind = _environ.binds()
