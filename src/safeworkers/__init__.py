@@ -9,8 +9,6 @@ so imports gevent there, as ``-k gevent`` does (importing patches nothing).
 
 from __future__ import annotations
 
-import importlib
-
 from safeworkers._version import __version__
 
 # The .pth hook (SAFEWORKERS_GUARD_PROCESS) imports this package at every
@@ -26,16 +24,6 @@ if TYPE_CHECKING:
     from safeworkers.workers.sync import SyncWorker, ThreadWorker
     from safeworkers.workers.trio import TrioWorker
 
-# name -> module that defines it
-_LAZY = {
-    "AutoWorker": "safeworkers.workers.auto",
-    "SyncWorker": "safeworkers.workers.sync",
-    "ThreadWorker": "safeworkers.workers.sync",
-    "GeventWorker": "safeworkers.workers.gevent",
-    "EventletWorker": "safeworkers.workers.eventlet",
-    "TrioWorker": "safeworkers.workers.trio",
-}
-
 __all__ = [
     "AutoWorker",
     "EventletWorker",
@@ -48,11 +36,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'safeworkers' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
+    # The worker table is read here, not at import: the start-up hook imports this package.
+    from safeworkers.decision import registry
+
+    worker = registry.ours(name)
+    if worker is None:
+        raise AttributeError(f"module 'safeworkers' has no attribute {name!r}")
+    value = registry.resolve(worker.name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from safeworkers.decision import registry as _registry
 from safeworkers.deploy import environ as _environ
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 _settings = _environ.load_settings()
 
-worker_class = "safeworkers.AutoWorker"
+worker_class = _registry.AUTO.name
 bind = _environ.binds()
 workers = _environ.workers(default=2 * _environ.cpu_count() + 1)
 keepalive = 5
@@ -59,8 +60,8 @@ def bind_from_environment(default: str = _environ.DEFAULT_BIND) -> list[str]:
     return _environ.binds(default=default)
 
 
-#: gunicorn's own worker classes that monkey-patch when they start.
-_GREEN_UPSTREAM = ("gunicorn.workers.ggevent.", "gunicorn.workers.geventlet.")
+#: The modules of gunicorn's own worker classes that monkey-patch when they start.
+_GREEN_UPSTREAM = tuple(f"{w.module}." for w in _registry.WORKERS if w.patches and not w.ours)
 
 
 def on_starting(server: Any) -> None:

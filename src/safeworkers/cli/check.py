@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from safeworkers import simulation
 from safeworkers.cli import _options
+from safeworkers.decision import registry
 
 if TYPE_CHECKING:
     from safeworkers import testing
@@ -50,52 +51,58 @@ class Candidate:
     extra: str | None = None  # the safeworkers extra that brings them
 
 
-def _ours(
-    name: str, *args: str, needs: tuple[str, ...] = (), extra: str | None = None
-) -> Candidate:
-    return Candidate(f"safeworkers.{name}", "gunicorn", f"safeworkers.{name}", args, needs, extra)
+def _candidate(worker: registry.Worker) -> Candidate:
+    name = f"hypercorn:{worker.name}" if worker.server == "hypercorn" else worker.name
+    args = ("--threads", "2") if worker.threads else ()
+    return Candidate(name, worker.server, worker.name, args, worker.needs, worker.extra)
 
 
-def _upstream(
-    name: str, *args: str, needs: tuple[str, ...] = (), extra: str | None = None
-) -> Candidate:
-    return Candidate(name, "gunicorn", name, args, needs, extra)
-
-
-def _hypercorn(worker: str, needs: tuple[str, ...]) -> Candidate:
-    return Candidate(f"hypercorn:{worker}", "hypercorn", worker, (), ("hypercorn", *needs), "trio")
+def _hypercorn(worker: str) -> Candidate:
+    """hypercorn's ``-k worker``, for a name the table does not know."""
+    return Candidate(f"hypercorn:{worker}", "hypercorn", worker, (), ("hypercorn",), "trio")
 
 
 #: Each of ours beside its upstream twin.
-WSGI: tuple[Candidate, ...] = (
-    _ours("AutoWorker"),
-    _ours("SyncWorker"),
-    _upstream("sync"),
-    _ours("ThreadWorker", "--threads", "2"),
-    _upstream("gthread", "--threads", "2"),
-    _ours("GeventWorker", needs=("gevent",), extra="gevent"),
-    _upstream("gevent", needs=("gevent",), extra="gevent"),
-    _ours("EventletWorker", needs=("eventlet",), extra="eventlet"),
-    _upstream("eventlet", needs=("eventlet",), extra="eventlet"),
+WSGI: tuple[Candidate, ...] = tuple(
+    map(
+        _candidate,
+        (
+            registry.AUTO,
+            registry.SYNC,
+            registry.GUNICORN_SYNC,
+            registry.THREAD,
+            registry.GUNICORN_GTHREAD,
+            registry.GEVENT,
+            registry.GUNICORN_GEVENT,
+            registry.EVENTLET,
+            registry.GUNICORN_EVENTLET,
+        ),
+    )
 )
-ASGI: tuple[Candidate, ...] = (
-    _ours("AutoWorker"),
-    _ours("TrioWorker", needs=("trio", "hypercorn"), extra="trio"),
-    _hypercorn("trio", ("trio",)),
-    _upstream("asgi"),  # gunicorn >= 24's asyncio worker
-    _hypercorn("asyncio", ()),
+ASGI: tuple[Candidate, ...] = tuple(
+    map(
+        _candidate,
+        (
+            registry.AUTO,
+            registry.TRIO,
+            registry.HYPERCORN_TRIO,
+            registry.GUNICORN_ASGI,
+            registry.HYPERCORN_ASYNCIO,
+        ),
+    )
 )
-UVICORN = Candidate("uvicorn_worker.UvicornWorker", "gunicorn", "uvicorn_worker.UvicornWorker")
+UVICORN = _candidate(registry.UVICORN)
 
 
 def candidate(name: str) -> Candidate:
     """The candidate ``--worker NAME`` means: ours by short or full name, upstream, hypercorn:X."""
     known = {c.name: c for c in (*WSGI, *ASGI, UVICORN)}
-    for key in (name, f"safeworkers.{name}"):
+    ours = registry.ours(name)
+    for key in (name, ours.name if ours is not None else None):
         if key in known:
             return known[key]
     if name.startswith("hypercorn:"):
-        return _hypercorn(name.partition(":")[2], ())
+        return _hypercorn(name.partition(":")[2])
     return Candidate(name, "gunicorn", name)
 
 

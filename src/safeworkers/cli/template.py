@@ -20,6 +20,7 @@ import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from safeworkers.decision import registry
 from safeworkers.deploy import target as _target
 
 try:
@@ -56,7 +57,7 @@ TEMPLATES: dict[str, Spec] = {
         "gunicorn.conf.py on top of safeworkers.gunicorn_config",
         (("gunicorn.conf.py.in", "gunicorn.conf.py"),),
         _UNIX,
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
     ),
     "hypercorn": Spec(
         "hypercorn.toml, and hypercorn_config.py on top of safeworkers.hypercorn_config",
@@ -69,14 +70,14 @@ TEMPLATES: dict[str, Spec] = {
         "a socket-activated, hardened service: NAME.service and NAME.socket",
         (("unit.service", "{name}.service"), ("unit.socket", "{name}.socket")),
         _UNIX,
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
         uses_user=True,
     ),
     "docker": Spec(
         "Dockerfile (non-root, STOPSIGNAL, HEALTHCHECK) and compose.yaml",
         (("Dockerfile", "Dockerfile"), ("compose.yaml", "compose.yaml")),
         "0.0.0.0:8000",
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
         uses_user=True,
     ),
     "kubernetes": Spec(
@@ -88,78 +89,38 @@ TEMPLATES: dict[str, Spec] = {
             ("hpa.yaml", "hpa.yaml"),
         ),
         "0.0.0.0:8000",
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
     ),
     "nginx": Spec(
         "an nginx site proxying to gunicorn's Unix socket",
         (("site.conf", "{name}.conf"),),
         _UNIX,
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
     ),
     "supervisord": Spec(
         "a supervisord [program] section",
         (("program.conf", "{name}.conf"),),
         _UNIX,
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
         uses_user=True,
     ),
     "procfile": Spec(
         "a Procfile (Heroku, Dokku, honcho, foreman): the platform sets PORT",
         (("Procfile", "Procfile"),),
         "0.0.0.0:$PORT",
-        "safeworkers.AutoWorker",
+        registry.AUTO.name,
     ),
 }
 
 #: Why each worker, in one comment line (or two). Keyed by the ``-k`` value.
-WHY: dict[str, str] = {
-    "safeworkers.AutoWorker": (
-        "it reads the app's code and the process and picks the worker in each worker "
-        "process (sync; gthread with --threads; Trio for Trio apps; asyncio for other ASGI "
-        "apps; the guarded gevent or eventlet worker when the process is monkey-patched "
-        "already or the app patches itself, or when SAFEWORKERS_BACKEND asks), logs the "
-        "choice and why, and stops at boot with the reason where a worker would answer 500"
-    ),
-    "safeworkers.SyncWorker": (
-        "one request at a time per process: the fastest fit for a WSGI app behind a buffering proxy"
-    ),
-    "safeworkers.ThreadWorker": (
-        "a thread pool per process (set --threads) for WSGI apps that wait on I/O"
-    ),
-    "safeworkers.GeventWorker": (
-        "gevent serves many slow, I/O-bound WSGI requests per process; it installs "
-        "the Trio import guard before patching, so httpx/anyio imports cannot kill it"
-    ),
-    "safeworkers.EventletWorker": (
-        "for apps that depend on eventlet: it runs on gunicorn >= 26, which dropped "
-        "-k eventlet, with the Trio import guard installed before patching"
-    ),
-    "safeworkers.TrioWorker": (
-        "it serves ASGI apps on Trio (hypercorn's trio serving) under gunicorn's "
-        "process management: the only worker for Trio-only apps"
-    ),
-    "trio": (
-        "the app's code uses Trio (trio, quart-trio, trio-websocket), which needs Trio's loop; "
-        "apps that call asyncio need asyncio, and WSGI apps need hypercorn_config.py's "
-        "lifespan fix on Trio"
-    ),
-    "asyncio": (
-        "asyncio serves ASGI apps that call asyncio (most do) and WSGI apps, through "
-        "hypercorn's WSGI adapter; apps that use Trio need trio"
-    ),
-    "uvloop": "asyncio on uvloop (install it): the fastest for ASGI apps that call asyncio",
-}
+WHY: dict[str, str] = {w.name: w.why for w in registry.WORKERS if w.why is not None}
 
 #: Workers that handle one request at a time per thread: nginx buffers for them,
 #: so a slow client cannot hold a worker.
-_BUFFERED = {
-    "safeworkers.AutoWorker",
-    "safeworkers.SyncWorker",
-    "safeworkers.ThreadWorker",
-    "sync",
-    "gthread",
-}
-_HYPERCORN_WORKERS = ("trio", "asyncio", "uvloop")
+_BUFFERED = {w.name for w in registry.WORKERS if w.buffered}
+_HYPERCORN_WORKERS = tuple(w.name for w in registry.of("hypercorn"))
+#: hypercorn workers whose name, given to gunicorn, is a mistake worth explaining.
+_HYPERCORN_ONLY = (registry.HYPERCORN_TRIO.name, registry.HYPERCORN_UVLOOP.name)
 
 
 class TemplateError(ValueError):
@@ -226,7 +187,7 @@ def _check(params: Params, template: str) -> None:
         raise TemplateError(
             f"--worker {worker!r}: hypercorn's workers are {', '.join(_HYPERCORN_WORKERS)}"
         )
-    if TEMPLATES[template].server == "gunicorn" and worker in ("trio", "uvloop"):
+    if TEMPLATES[template].server == "gunicorn" and worker in _HYPERCORN_ONLY:
         raise TemplateError(
             f"--worker {worker!r} is a hypercorn worker: under gunicorn use "
             "safeworkers.TrioWorker, or the hypercorn template"
@@ -264,7 +225,8 @@ def hypercorn_worker(app: str) -> str:
         ).choice
     except policy.PolicyError as exc:
         raise TemplateError(f"--app {app}: {exc} (or name a worker: --worker)") from None
-    return "trio" if choice.worker_class == "trio" else "asyncio"
+    trio, asyncio = registry.HYPERCORN_TRIO.name, registry.HYPERCORN_ASYNCIO.name
+    return trio if choice.worker_class == trio else asyncio
 
 
 def context(template: str, params: Params) -> dict[str, str]:

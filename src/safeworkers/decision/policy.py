@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from safeworkers.decision import registry
 from safeworkers.facts import process
 from safeworkers.facts._metadata import release
 from safeworkers.facts.app import AppKind
@@ -29,16 +30,18 @@ if TYPE_CHECKING:
 
 Server = Literal["gunicorn", "hypercorn"]
 
-#: Worker class names, as users pass them to ``gunicorn -k`` / ``hypercorn -k``.
-SYNC = "safeworkers.SyncWorker"
-THREAD = "safeworkers.ThreadWorker"
-GEVENT = "safeworkers.GeventWorker"
-EVENTLET = "safeworkers.EventletWorker"
-TRIO = "safeworkers.TrioWorker"
-GUNICORN_ASGI = "asgi"  # gunicorn >= 24's own asyncio ASGI worker
-UVICORN = "uvicorn_worker.UvicornWorker"
+#: The worker names a :class:`Choice` holds, as users pass them to ``gunicorn -k`` /
+#: ``hypercorn -k`` (from :mod:`safeworkers.decision.registry`).
+SYNC = registry.SYNC.name
+THREAD = registry.THREAD.name
+GEVENT = registry.GEVENT.name
+EVENTLET = registry.EVENTLET.name
+TRIO = registry.TRIO.name
+GUNICORN_ASGI = registry.GUNICORN_ASGI.name
+UVICORN = registry.UVICORN.name
 
-_GREEN = {"gevent": GEVENT, "eventlet": EVENTLET}
+#: The guarded worker of each green library.
+_GREEN = {w.patches: w for w in registry.WORKERS if w.ours and w.patches}
 
 
 class PolicyError(ValueError):
@@ -127,18 +130,22 @@ def _gunicorn_has_asgi(env: Environment) -> bool:
     return version is not None and release(version) >= (24,)
 
 
-def _require(env: Environment, package: str, extra: str, what: str) -> None:
-    if not env.installed(package):
-        raise PolicyError(
-            f"{what} needs {package}, which is not installed: pip install 'safeworkers[{extra}]'"
-        )
+def _require(env: Environment, worker: registry.Worker, what: str) -> None:
+    """Refuse ``worker`` when a distribution it needs is missing, naming the extra."""
+    for package in worker.needs:
+        if not env.installed(package):
+            raise PolicyError(
+                f"{what} needs {package}, which is not installed: "
+                f"pip install 'safeworkers[{worker.extra}]'"
+            )
 
 
 def _trio_problem(env: Environment) -> str | None:
     """Why the Trio path cannot be used here, or ``None``."""
-    missing = [name for name in ("trio", "hypercorn") if not env.installed(name)]
+    missing = [name for name in registry.TRIO.needs if not env.installed(name)]
     if missing:
-        return f"{' and '.join(missing)} not installed (pip install 'safeworkers[trio]')"
+        extra = registry.TRIO.extra
+        return f"{' and '.join(missing)} not installed (pip install 'safeworkers[{extra}]')"
     if not env.trio_usable:
         return env.trio_unusable_reason or "trio cannot run in this process"
     return None
@@ -171,9 +178,9 @@ def fastest_asyncio_worker(env: Environment) -> tuple[str, str] | None:
 
 def _asyncio_choice(env: Environment, server: Server, reasons: list[str]) -> Choice:
     if server == "hypercorn":
-        worker = "uvloop" if env.installed("uvloop") else "asyncio"
-        reasons.append(f"hypercorn's {worker} worker")
-        return Choice("hypercorn", worker, tuple(reasons))
+        loop = registry.HYPERCORN_UVLOOP if env.installed("uvloop") else registry.HYPERCORN_ASYNCIO
+        reasons.append(f"hypercorn's {loop.name} worker")
+        return Choice("hypercorn", loop.name, tuple(reasons))
     fastest = fastest_asyncio_worker(env)
     if fastest is not None:
         worker, why = fastest
@@ -181,7 +188,7 @@ def _asyncio_choice(env: Environment, server: Server, reasons: list[str]) -> Cho
         return Choice("gunicorn", worker, tuple(reasons))
     if env.installed("hypercorn"):
         reasons.append("no ASGI worker for gunicorn is installed; hypercorn serves it (asyncio)")
-        return Choice("hypercorn", "asyncio", tuple(reasons))
+        return Choice("hypercorn", registry.HYPERCORN_ASYNCIO.name, tuple(reasons))
     raise PolicyError(
         "this is an ASGI app and no ASGI server is available: upgrade to gunicorn >= 24 "
         "(-k asgi), or pip install uvicorn-worker, or pip install 'safeworkers[trio]'"
@@ -190,7 +197,7 @@ def _asyncio_choice(env: Environment, server: Server, reasons: list[str]) -> Cho
 
 def _trio_choice(server: Server, reasons: list[str]) -> Choice:
     if server == "hypercorn":
-        return Choice("hypercorn", "trio", tuple(reasons))
+        return Choice("hypercorn", registry.HYPERCORN_TRIO.name, tuple(reasons))
     return Choice("gunicorn", TRIO, tuple(reasons))
 
 
@@ -280,7 +287,7 @@ def _patched(env: Environment, facts: _Facts, server: Server, reasons: list[str]
     if server == "hypercorn":
         raise PolicyError(
             f"{facts.patched_how}; hypercorn cannot serve green code: serve it with "
-            f"gunicorn -k {_GREEN[patcher]}"
+            f"gunicorn -k {_GREEN[patcher].name}"
         )
     reasons.append(facts.patched_how)
     if facts.kind == "asgi":
@@ -290,7 +297,7 @@ def _patched(env: Environment, facts: _Facts, server: Server, reasons: list[str]
         f"the guarded {patcher} worker serves green code concurrently (a sync worker would "
         "serve it one request at a time); the Trio import guard goes in first"
     )
-    return Choice("gunicorn", _GREEN[patcher], tuple(reasons))
+    return Choice("gunicorn", _GREEN[patcher].name, tuple(reasons))
 
 
 def _hypercorn(env: Environment, facts: _Facts, prefer_trio: bool, reasons: list[str]) -> Choice:
@@ -366,12 +373,11 @@ def _forced(
     if backend == "gthread":
         return Choice("gunicorn", THREAD, tuple(reasons))
     if backend in _GREEN:
-        _require(env, backend, backend, asked)
+        _require(env, _GREEN[backend], asked)
         reasons.append("the worker installs the Trio import guard before it patches")
-        return Choice("gunicorn", _GREEN[backend], tuple(reasons))
+        return Choice("gunicorn", _GREEN[backend].name, tuple(reasons))
     if backend == "trio":
-        _require(env, "trio", "trio", asked)
-        _require(env, "hypercorn", "trio", asked)
+        _require(env, registry.TRIO, asked)
         if not env.trio_usable:
             raise PolicyError(f"{asked}, but Trio cannot run here: {env.trio_unusable_reason}")
         if kind == "wsgi":

@@ -24,7 +24,6 @@ runs before the app is imported here.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import signal
 import sys
@@ -36,7 +35,7 @@ from gunicorn.workers.base import Worker
 
 from safeworkers import guard
 from safeworkers.decision import decide as _decide
-from safeworkers.decision import policy
+from safeworkers.decision import policy, registry
 from safeworkers.facts import appscan, process
 from safeworkers.workers import _afterpatch
 
@@ -48,19 +47,6 @@ from safeworkers.workers._base import SafeWorkerMixin, boot_failure
 
 if TYPE_CHECKING:
     from safeworkers.settings import Settings
-
-#: Worker classes the policy may name that are not ``safeworkers.<Name>``.
-_UPSTREAM = {
-    policy.GUNICORN_ASGI: "gunicorn.workers.gasgi.ASGIWorker",
-}
-
-
-def resolve(worker_class: str) -> type:
-    """The class for a policy worker name (``safeworkers.X``, ``asgi``, ``module.Class``)."""
-    dotted = _UPSTREAM.get(worker_class, worker_class)
-    module_name, _, attribute = dotted.rpartition(".")
-    cls: type = getattr(importlib.import_module(module_name), attribute)
-    return cls
 
 
 def _no_gunicorn_worker_message(choice: policy.Choice) -> str:
@@ -107,7 +93,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             "safeworkers AutoWorker chose %s: %s", choice.worker_class, "; ".join(choice.reasons)
         )
         self.safeworkers_decision = decision  # the chosen worker's messages read it
-        self._become(resolve(choice.worker_class))
+        self._become(registry.resolve(choice.worker_class))
         self.init_process()
 
     def _before_load(
