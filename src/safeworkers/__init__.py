@@ -36,10 +36,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The worker table is read here, not at import: the start-up hook imports this package.
-    from safeworkers.decision import registry
+    # `from safeworkers import settings` asks here first, at every start with the
+    # start-up hook on: the worker table is read only for a worker's name.
+    worker = None
+    if name in __all__:
+        from safeworkers.decision import registry
 
-    worker = registry.ours(name)
+        worker = registry.ours(name)
     if worker is None:
         raise AttributeError(f"module 'safeworkers' has no attribute {name!r}")
     value = registry.resolve(worker.name)
