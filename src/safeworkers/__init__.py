@@ -5,6 +5,11 @@ neither gevent, eventlet, trio nor hypercorn. Resolving ``-k
 safeworkers.EventletWorker`` or ``TrioWorker`` in gunicorn's master does not
 import them either; ``GeventWorker`` subclasses gunicorn's gevent worker and
 so imports gevent there, as ``-k gevent`` does (importing patches nothing).
+
+The package reads in layers (docs/architecture.md): ``facts`` (read without
+acting), ``decision`` (the table of workers, the policy, one ``decide``),
+the actions (``guard``, ``sockets``, ``deploy``), ``workers``, and the entry
+points (``cli``, the config modules, ``testing`` and the pytest plugin).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """A hypercorn configuration: ``hypercorn --config python:safeworkers.hypercorn_config app:app``.
 
 - ``worker_class``: from :func:`safeworkers.decision.decide.decide` (the step
-  AutoWorker takes, and :func:`safeworkers.policy.recommend` in it), for the
+  AutoWorker takes, and :func:`safeworkers.decision.policy.recommend` in it), for the
   app named on hypercorn's command line. The config never imports the app
   (hypercorn does, in each worker): it reads the app's code
-  (:mod:`safeworkers.appscan`). ``trio`` for an app that uses Trio (trio,
+  (:mod:`safeworkers.facts.appscan`). ``trio`` for an app that uses Trio (trio,
   quart-trio, trio-websocket, in any module of its package); ``uvloop``
   when installed, else ``asyncio``, for everything else, unknown apps
   included, since most ASGI apps are asyncio apps, and WSGI apps run on

@@ -53,7 +53,7 @@ def read_headers(dist: importlib.metadata.Distribution) -> Headers:
 
 
 #: :func:`read_headers`, remembered per distribution object: for the objects
-#: ``safeworkers.distributions.installed()`` keeps, whose headers are read
+#: ``safeworkers.facts.distributions.installed()`` keeps, whose headers are read
 #: more than once. ``Distribution`` objects compare by identity, so one made
 #: for a single lookup (:func:`version`) would only fill the cache.
 headers = functools.cache(read_headers)

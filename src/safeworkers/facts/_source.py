@@ -1,4 +1,4 @@
-"""What one source file shows, read with :mod:`ast`: the facts :mod:`safeworkers.appscan`
+"""What one source file shows, read with :mod:`ast`: the facts :mod:`safeworkers.facts.appscan`
 collects over an app's import graph, and the modules the file imports.
 
 The tables say which modules are Trio, asyncio-bound or green; names are

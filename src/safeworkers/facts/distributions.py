@@ -3,7 +3,7 @@
 Which installed distributions import trio when they are imported is not a
 list we keep: it is found here. Candidates are the distributions whose
 metadata declares trio (``Requires-Dist``, in any extra); a static scan of
-their import packages (:mod:`safeworkers.appscan`, module-level code only)
+their import packages (:mod:`safeworkers.facts.appscan`, module-level code only)
 confirms which really import it at import time, optionally (httpcore,
 httpcore2: ``try: import trio``) or not (quart-trio). Every distribution that
 depends on one of those imports trio through it (httpx -> httpcore, openai ->
@@ -205,7 +205,7 @@ def _package_texts(location: str, top: str) -> dict[str, str] | None:
 def trio_leads(location: str, top: str) -> frozenset[str] | None:
     """The modules of package ``top`` (installed in ``location``) that may lead to trio.
 
-    A cheap textual over-approximation of :func:`safeworkers.appscan.scan`'s
+    A cheap textual over-approximation of :func:`safeworkers.facts.appscan.scan`'s
     import graph, run backwards from the modules whose text may import trio:
     a module may lead to one of them if its text names it (the last part of
     its name is a word in it: every import form the scan follows names the

@@ -61,7 +61,7 @@ def find(
     """The findings for these facts.
 
     ``trio_importers``: installed distribution -> how it imports trio
-    (:func:`safeworkers.distributions.trio_importers`). ``guarded``: the
+    (:func:`safeworkers.facts.distributions.trio_importers`). ``guarded``: the
     import guard is installed in the process described. ``doh_packages``:
     the installed distributions of dnspython's ``doh`` extra.
     """

@@ -17,7 +17,7 @@ reaches exactly the branch it reaches on a patched Mac or BSD box.
 It differs from a real Mac in that: unpatched, Trio picks epoll instead of
 kqueue (the import succeeds, as it does on a Mac); every other module,
 including gevent's and eventlet's hubs, the ``socket`` constants and
-``safeworkers.detect``, sees Linux; and nothing about the kernel changes. It
+``safeworkers.facts``, sees Linux; and nothing about the kernel changes. It
 reproduces Trio's *backend selection*, nothing more.
 
 In another process

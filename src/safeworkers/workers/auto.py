@@ -8,15 +8,16 @@ class is swapped and the chosen class's ``__init__`` adds that class's state,
 while the heartbeat file, sockets, pid and whatever hooks set are kept.
 
 The facts are gathered and the choice made by :func:`safeworkers.decision.decide.decide`,
-the step ``safeworkers recommend`` and ``check`` share: the process
-(``detect``: is it monkey-patched already, can Trio run), the app's code,
-read without running it (``appscan``: Trio or asyncio use, self-patching), and
-the loaded app (WSGI or ASGI). The app is loaded once, here; gunicorn caches
-the loaded object, so the chosen worker reuses it. When a green backend is
-forced (``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches
-itself, the app is *not* loaded here: it must be imported only after
-patching, by the green worker, which checks then that it is a WSGI app. In a
-process that is (or is about to be) monkey-patched, the Trio import guard is
+the step ``safeworkers recommend``, ``check`` and the hypercorn config share: the
+process (``facts.process``: is it monkey-patched already, can Trio run), the
+app's code, read without running it (``facts.appscan``: Trio or asyncio use,
+self-patching), and the loaded app (``facts.app``: WSGI or ASGI). The app is
+loaded once, here; gunicorn caches the loaded object, so the chosen worker
+reuses it. When a green backend is forced
+(``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches itself,
+the app is *not* loaded here: it must be imported only after patching, by
+the green worker, which checks then that it is a WSGI app. In a process
+that is (or is about to be) monkey-patched, the Trio import guard is
 installed before anything else; in one patched already, the after-patch hook
 runs before the app is imported here.
 """
