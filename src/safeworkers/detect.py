@@ -6,7 +6,6 @@ The code lives in :mod:`safeworkers.facts` (the process in
 :mod:`~safeworkers.facts.findings`). This module only names them again.
 """
 
-from safeworkers.facts._metadata import release
 from safeworkers.facts.app import AppKind, app_kind, app_needs_trio
 from safeworkers.facts.findings import Finding, Severity
 from safeworkers.facts.patches import Poller
@@ -23,6 +22,7 @@ from safeworkers.facts.process import (
     trio_backend,
     trio_unusable_reason,
 )
+from safeworkers.facts.versions import release
 
 __all__ = [
     "NO_BACKEND",

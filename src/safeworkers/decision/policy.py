@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Literal
 
 from safeworkers.decision import registry
 from safeworkers.facts import process
-from safeworkers.facts._metadata import release
 from safeworkers.facts.app import AppKind
 from safeworkers.facts.appscan import AppScan
+from safeworkers.facts.versions import release
 
 if TYPE_CHECKING:
     from safeworkers.facts.process import Environment

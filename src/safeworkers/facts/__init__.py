@@ -4,13 +4,16 @@ Nothing here patches, installs, listens or decides; nothing imports gevent,
 eventlet, trio or hypercorn. Every fact is immutable, so it can be cached,
 logged, compared and handed to the decision (:mod:`safeworkers.decision`).
 
-- :mod:`~safeworkers.facts.process`: the running process (platform, patch
-  state, Trio's backend, installed versions), as one
-  :class:`~safeworkers.facts.process.Environment` snapshot;
+- :mod:`~safeworkers.facts.process`: the running process, as one
+  :class:`~safeworkers.facts.process.Environment` snapshot (platform,
+  installed versions, patch state, whether Trio can run, findings);
+- :mod:`~safeworkers.facts.patches`: who patched the process, and whether
+  Trio can run in it (the patcher set is computed there only);
+- :mod:`~safeworkers.facts.app`: the loaded app (WSGI or ASGI, runs Trio code);
 - :mod:`~safeworkers.facts.appscan`: the app's code, read statically
   (:mod:`~safeworkers.facts._source` reads one file);
-- :mod:`~safeworkers.facts.distributions` and ``_metadata``: the installed
-  distributions, their versions, and which of them import trio;
+- :mod:`~safeworkers.facts.distributions` and :mod:`~safeworkers.facts.versions`:
+  the installed distributions, their versions, and which of them import trio;
 - :mod:`~safeworkers.facts.findings`: known-bad combinations in those facts,
   each with its cure.
 

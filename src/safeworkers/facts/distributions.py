@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from types import MappingProxyType
 
-from safeworkers.facts import _metadata, appscan
+from safeworkers.facts import appscan, versions
 from safeworkers.facts._source import Use
 
 #: trio itself, and safeworkers (whose extras install backends it imports only in workers).
@@ -65,7 +65,7 @@ def installed() -> Mapping[str, importlib.metadata.Distribution]:
     """Normalized name -> distribution, the first found on ``sys.path`` for each name."""
     found: dict[str, importlib.metadata.Distribution] = {}
     for dist in importlib.metadata.distributions():
-        name = _metadata.headers(dist)[0]
+        name = versions.headers(dist)[0]
         if name and normalize(name) not in found:
             found[normalize(name)] = dist
     return MappingProxyType(found)
@@ -75,7 +75,7 @@ def requirements(name: str) -> tuple[Requirement, ...]:
     dist = installed().get(normalize(name))
     if dist is None:
         return ()
-    parsed = (parse_requirement(line) for line in _metadata.headers(dist)[2])
+    parsed = (parse_requirement(line) for line in versions.headers(dist)[2])
     return tuple(r for r in parsed if r is not None)
 
 
@@ -247,7 +247,7 @@ def _dependencies(
     """The installed distributions ``dist`` requires: always, and through its *active*
     extras (those whose requirements are all installed, as when it was installed with
     the extra; dnspython's ``doh``: it uses httpx2/httpcore2 when they are there)."""
-    parsed = [r for r in map(parse_requirement, _metadata.headers(dist)[2]) if r is not None]
+    parsed = [r for r in map(parse_requirement, versions.headers(dist)[2]) if r is not None]
     by_extra: dict[str | None, set[str]] = {}
     for requirement in parsed:
         by_extra.setdefault(requirement.extra, set()).add(requirement.name)

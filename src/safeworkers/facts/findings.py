@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from safeworkers.facts._metadata import release
 from safeworkers.facts.patches import green_patchers
+from safeworkers.facts.versions import release
 
 Severity = Literal["info", "warning", "error"]
 

@@ -138,9 +138,9 @@ class Environment:
 
 def package_version(name: str) -> str | None:
     """The installed version of distribution ``name``, or ``None``."""
-    from safeworkers.facts import _metadata
+    from safeworkers.facts import versions
 
-    return _metadata.version(name)
+    return versions.version(name)
 
 
 class _Versions(Mapping[str, "str | None"]):

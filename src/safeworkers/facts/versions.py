@@ -1,4 +1,5 @@
-"""A distribution's metadata headers (name, version, requirements), read as text.
+"""Installed versions: a distribution's metadata headers (name, version, requirements),
+read as text, and the numeric release of a version string (:func:`release`).
 
 ``Distribution.metadata``, ``.version`` and ``.requires`` parse the whole
 METADATA file as an e-mail message each time they are read; for the

@@ -84,7 +84,7 @@ def test_this_environment() -> None:
 
 def test_headers_read_as_importlib_metadata_reads_them() -> None:
     """The header reader against importlib.metadata's e-mail parsing, for every distribution."""
-    from safeworkers.facts import _metadata
+    from safeworkers.facts import versions as _metadata
 
     for found in importlib.metadata.distributions():
         name, version, requires = _metadata.headers(found)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from safeworkers.facts import process
-from safeworkers.facts._metadata import release
+from safeworkers.facts.versions import release
 from safeworkers.workers._base import boot_failure
 
 #: The oldest eventlet this worker is tested with (``safeworkers[eventlet]`` pins it).
