@@ -71,7 +71,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
 
 # examples/configs: every deployment template rendered for the demo apps
-# (tests/unit/test_templates.py checks they match what the command renders).
+# (tests/unit/cli/test_template.py checks they match what the command renders).
 configs: $(STAMP)
 	$(BIN)/safeworkers template all -o examples/configs --app demo_wsgi:app --force
 	$(BIN)/safeworkers template hypercorn -o examples/configs/hypercorn --app demo_asgi:app --force

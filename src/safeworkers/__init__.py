@@ -5,11 +5,14 @@ neither gevent, eventlet, trio nor hypercorn. Resolving ``-k
 safeworkers.EventletWorker`` or ``TrioWorker`` in gunicorn's master does not
 import them either; ``GeventWorker`` subclasses gunicorn's gevent worker and
 so imports gevent there, as ``-k gevent`` does (importing patches nothing).
+
+The package reads in layers (docs/architecture.md): ``facts`` (read without
+acting), ``decision`` (the table of workers, the policy, one ``decide``),
+the actions (``guard``, ``sockets``, ``deploy``), ``workers``, and the entry
+points (``cli``, the config modules, ``testing`` and the pytest plugin).
 """
 
 from __future__ import annotations
-
-import importlib
 
 from safeworkers._version import __version__
 
@@ -26,16 +29,6 @@ if TYPE_CHECKING:
     from safeworkers.workers.sync import SyncWorker, ThreadWorker
     from safeworkers.workers.trio import TrioWorker
 
-# name -> module that defines it
-_LAZY = {
-    "AutoWorker": "safeworkers.workers.auto",
-    "SyncWorker": "safeworkers.workers.sync",
-    "ThreadWorker": "safeworkers.workers.sync",
-    "GeventWorker": "safeworkers.workers.gevent",
-    "EventletWorker": "safeworkers.workers.eventlet",
-    "TrioWorker": "safeworkers.workers.trio",
-}
-
 __all__ = [
     "AutoWorker",
     "EventletWorker",
@@ -48,11 +41,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'safeworkers' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
+    # `from safeworkers import settings` asks here first, at every start with the
+    # start-up hook on: the worker table is read only for a worker's name.
+    worker = None
+    if name in __all__:
+        from safeworkers.decision import registry
+
+        worker = registry.ours(name)
+    if worker is None:
+        raise AttributeError(f"module 'safeworkers' has no attribute {name!r}")
+    value = registry.resolve(worker.name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

@@ -1,345 +1,42 @@
-"""Facts about the app's *code*, read statically: what it imports and whether it patches.
+"""``safeworkers.appscan``: the app's code, read statically, kept at the path users import.
 
-The scan starts at the module named on the command line (``pkg.app`` of
-``pkg.app:app``) and follows its imports into the modules of its own package
-and project directory, parsing each file with :mod:`ast`. Nothing is imported
-or executed, so the scan can run before the app is loaded: in gunicorn's
-worker before anything patches, in the hypercorn config (which never loads the
-app), and in ``safeworkers recommend``. It is bounded in files, bytes and
-time, and says when it stopped early.
-
-What it looks for, in every import form (``import trio``, ``from trio import
-sleep``, ``from . import routes``, ``importlib.import_module("trio")``):
-
-- **Trio use**: trio itself and Trio frameworks (quart-trio, trio-websocket,
-  ...). An import inside ``try: ... except ImportError`` is *optional*: the
-  code runs without it, so it does not make the app need Trio.
-- **asyncio-bound code**: libraries that only run on an asyncio loop (uvloop,
-  asyncpg, aiohttp, redis.asyncio, motor, ...) and uses of :mod:`asyncio`
-  that need a running loop (``asyncio.sleep``, ``get_running_loop``, ...);
-  ``asyncio.iscoroutinefunction`` and the exception classes do not count.
-- **green libraries and self-patching**: imports of gevent/eventlet, and
-  calls that monkey-patch (``gevent.monkey.patch_all()``,
-  ``eventlet.monkey_patch()``), whatever name they were imported under, when
-  they run at import: at module level, in ``if``/``try`` blocks and class
-  bodies, not inside functions (which may never be called).
-
-Code under ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` never runs
-in a server and is skipped.
+The code lives in :mod:`safeworkers.facts.appscan`; this module only names it again.
 """
 
-from __future__ import annotations
-
-import functools
-import os
-import sys
-import sysconfig
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-
-from safeworkers import _sourcefacts
-from safeworkers._sourcefacts import (
+from safeworkers.facts.appscan import (
     ASYNCIO_HARMLESS,
     ASYNCIO_MODULES,
     GREEN_MODULES,
+    MAX_BYTES,
+    MAX_FILES,
+    MAX_SECONDS,
     SELF_PATCHING_MODULES,
     TRIO_MODULES,
+    AppScan,
     Library,
     Use,
+    find_source,
+    import_path,
+    is_library_dir,
+    library_dirs,
+    scan,
 )
 
 __all__ = [
     "ASYNCIO_HARMLESS",
     "ASYNCIO_MODULES",
     "GREEN_MODULES",
+    "MAX_BYTES",
+    "MAX_FILES",
+    "MAX_SECONDS",
     "SELF_PATCHING_MODULES",
     "TRIO_MODULES",
     "AppScan",
     "Library",
     "Use",
     "find_source",
+    "import_path",
     "is_library_dir",
     "library_dirs",
     "scan",
 ]
-
-#: Default bounds: enough for any app's own code, small enough to never delay a boot.
-MAX_FILES = 300
-MAX_SECONDS = 1.0
-MAX_BYTES = 1_000_000
-
-
-@dataclass(frozen=True)
-class AppScan:
-    """What the app's code shows; every fact comes with where it was seen."""
-
-    #: The module the scan started from.
-    module: str
-    #: Whether that module's source was found.
-    found: bool = False
-    #: The directory the app's top-level module or package was found in.
-    root: str | None = None
-    #: Files parsed, in the order they were read.
-    files: tuple[str, ...] = ()
-    trio: tuple[Use, ...] = ()
-    asyncio: tuple[Use, ...] = ()
-    green: tuple[Use, ...] = ()
-    #: Calls (or imports) that monkey-patch, with the library as ``what``'s owner.
-    patches: tuple[tuple[Library, Use], ...] = ()
-    #: Why the scan stopped before the end, or ``None`` when it read everything.
-    stopped: str | None = None
-    #: Files that could not be read or parsed, with the reason.
-    unreadable: tuple[str, ...] = ()
-
-    @property
-    def needs_trio(self) -> bool:
-        """The app runs Trio code: a Trio import outside ``try/except ImportError``."""
-        return any(not use.optional for use in self.trio)
-
-    @property
-    def uses_asyncio(self) -> bool:
-        """The app runs code that needs an asyncio loop."""
-        return any(not use.optional for use in self.asyncio)
-
-    @property
-    def hosts_asyncio_on_trio(self) -> bool:
-        """The app imports trio-asyncio, which runs asyncio code on a Trio loop."""
-        return any(
-            not use.optional and use.what.partition(".")[0] == "trio_asyncio" for use in self.trio
-        )
-
-    @property
-    def patchers(self) -> tuple[Library, ...]:
-        """Which libraries the app monkey-patches the process with, in a stable order."""
-        return tuple(sorted({library for library, _ in self.patches}))
-
-    def evidence(self, uses: Iterable[Use], limit: int = 3) -> str:
-        """``trio at app.py:3, quart_trio at routes.py:1``: the first few, for messages."""
-        uses = list(uses)  # a generator would be empty the second time
-        required = [u for u in uses if not u.optional] or uses
-        shown = ", ".join(u.describe(self.root) for u in required[:limit])
-        more = len(required) - limit
-        return shown + (f" and {more} more" if more > 0 else "")
-
-    def patch_evidence(self, limit: int = 2) -> str:
-        return self.evidence((use for _, use in self.patches), limit)
-
-    def scope(self) -> str:
-        """What was read: ``app: 3 files read`` (and why it stopped early)."""
-        if not self.found:
-            return f"the source of {self.module or 'the app'} was not found"
-        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''} read"
-        stopped = f", stopped early: {self.stopped}" if self.stopped else ""
-        return f"{self.module}: {files}{stopped}"
-
-    def summary(self) -> str:
-        """One line for logs: what was found, in how many files."""
-        if not self.found:
-            return f"the source of {self.module} was not found; nothing known about its code"
-        facts = []
-        if self.needs_trio:
-            facts.append(f"uses Trio: {self.evidence(self.trio)}")
-        elif self.trio:
-            facts.append(f"imports Trio optionally: {self.evidence(self.trio)}")
-        if self.uses_asyncio:
-            facts.append(f"uses asyncio: {self.evidence(self.asyncio)}")
-        if self.patches:
-            facts.append(f"monkey-patches with {'+'.join(self.patchers)}: {self.patch_evidence()}")
-        elif self.green:
-            facts.append(f"imports green libraries: {self.evidence(self.green)}")
-        if not facts:
-            facts.append("no Trio, asyncio-bound or green code")
-        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"
-        stopped = f"; stopped early: {self.stopped}" if self.stopped else ""
-        return f"{self.module} ({files} read): {'; '.join(facts)}{stopped}"
-
-
-# ----------------------------------------------------------------------------- resolving
-
-
-def import_path() -> list[str]:
-    """``sys.path`` as :func:`scan` takes it: an empty entry (the current directory
-    to the import system) spelled out, since ``scan`` skips empty entries."""
-    return [p or os.getcwd() for p in sys.path]
-
-
-@functools.lru_cache(maxsize=1)
-def library_dirs() -> frozenset[str]:
-    """Directories of installed code (stdlib, site-packages): never part of an app's project."""
-    paths = sysconfig.get_paths()
-    names = ("stdlib", "platstdlib", "purelib", "platlib")
-    return frozenset(os.path.realpath(paths[n]) for n in names if n in paths)
-
-
-def is_library_dir(directory: str, libraries: frozenset[str]) -> bool:
-    real = os.path.realpath(directory)
-    return real in libraries or os.path.basename(real) in ("site-packages", "dist-packages")
-
-
-def find_source(module: str, path: Sequence[str]) -> tuple[str, str] | None:
-    """``(file, root)`` of ``module``'s source in the directories of ``path``, statically.
-
-    Follows Python's order: the first directory holding the top-level package
-    or module wins, and submodules are looked up inside it. Namespace
-    packages (directories without ``__init__.py``) are descended into.
-    Returns ``None`` for modules without Python source here (built-ins,
-    extension modules, zip files, not installed).
-    """
-    parts = module.split(".")
-    if not all(part.isidentifier() for part in parts):
-        return None
-    for root in path:
-        if not root or not os.path.isdir(root):
-            continue
-        base = root
-        for part in parts[:-1]:
-            base = os.path.join(base, part)
-            if not os.path.isdir(base):
-                break
-        else:
-            last = os.path.join(base, parts[-1])
-            for candidate in (os.path.join(last, "__init__.py"), last + ".py"):
-                if os.path.isfile(candidate):
-                    return candidate, root
-            if len(parts) > 1 and os.path.isdir(os.path.join(root, parts[0])):
-                # The top-level package lives here: its submodules are here or nowhere.
-                return None
-    return None
-
-
-# ----------------------------------------------------------------------------- the scan
-
-
-def scan(
-    module: str,
-    path: Sequence[str],
-    *,
-    max_files: int = MAX_FILES,
-    max_seconds: float = MAX_SECONDS,
-    max_bytes: int = MAX_BYTES,
-    clock: Callable[[], float] = time.monotonic,
-    libraries: frozenset[str] | None = None,
-    module_level_only: bool = False,
-    until: Callable[[Use], bool] | None = None,
-    follow: Callable[[str], bool] | None = None,
-) -> AppScan:
-    """Scan ``module`` and the modules of its own package or project it imports.
-
-    ``path`` is where modules are looked up, like ``sys.path`` (empty entries
-    are skipped: pass the current directory explicitly). The project is the
-    directory the app's top-level module was found in, unless that is a
-    library directory (site-packages, the stdlib; see :func:`library_dirs`):
-    then only the app's own top-level package is followed. Imports that leave
-    the project are recorded as facts but not read. ``module_level_only``:
-    only what runs when the modules are imported (function bodies skipped).
-    ``until``: stop at the first Trio use it accepts (the caller asks only
-    whether there is one; the facts are then those of the files read so far).
-    ``follow``: read only the modules it accepts (the start module always).
-    """
-    libraries = library_dirs() if libraries is None else libraries
-    start = clock()
-    located = find_source(module, path)
-    if located is None:
-        return AppScan(module=module)
-    first_file, root = located
-    top = module.partition(".")[0]
-    project_dir = None if is_library_dir(root, libraries) else root
-
-    def in_project(name: str) -> tuple[str, str] | None:
-        if name.partition(".")[0] != top and project_dir is None:
-            return None
-        if follow is not None and name != module and not follow(name):
-            return None
-        if find_source(name, [root]) is None:  # cheap: most imports leave the project
-            return None
-        found = find_source(name, path)  # what Python would import: maybe shadowed
-        return found if found is not None and found[1] == root else None
-
-    trio: dict[tuple[str, str, int], Use] = {}
-    asyncio: dict[tuple[str, str, int], Use] = {}
-    green: dict[tuple[str, str, int], Use] = {}
-    patches: dict[tuple[str, str, int], tuple[Library, Use]] = {}
-    files: list[str] = []
-    unreadable: list[str] = []
-    #: module -> scanned as optional? (a module reached through a required import is rescanned)
-    seen: dict[str, bool] = {}
-    queue: list[tuple[str, str, bool]] = []
-    stopped: str | None = None
-
-    def enqueue(name: str, optional: bool) -> None:
-        # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):
-            prefix = ".".join(parts[:depth])
-            if prefix in seen and (optional or not seen[prefix]):
-                continue
-            found = in_project(prefix)
-            if found is not None:
-                seen[prefix] = optional
-                queue.append((prefix, found[0], optional))
-
-    enqueue(module, False)
-    if not queue:  # e.g. a module whose parent package is a namespace elsewhere
-        queue.append((module, first_file, False))
-
-    while queue:
-        name, file, optional = queue.pop(0)
-        if len(files) >= max_files:
-            stopped = f"more than {max_files} files"
-            break
-        if clock() - start > max_seconds:
-            stopped = f"over {max_seconds:g}s"
-            break
-        try:
-            if os.path.getsize(file) > max_bytes:
-                unreadable.append(f"{file}: larger than {max_bytes} bytes")
-                continue
-            source = Path(file).read_text(encoding="utf-8", errors="replace")
-            found = _sourcefacts.read(file, name, source, module_level_only)
-        except (OSError, SyntaxError, ValueError, RecursionError) as exc:
-            unreadable.append(f"{file}: {type(exc).__name__}: {exc}")
-            continue
-        if file not in files:
-            files.append(file)
-        for use in found.trio:
-            _keep(trio, use, optional)
-        for use in found.asyncio:
-            _keep(asyncio, use, optional)
-        for use in found.green:
-            _keep(green, use, optional)
-        for library, use in found.patches:
-            key = (use.what, use.path, use.line)
-            use = _optional(use, optional)
-            if key not in patches or patches[key][1].optional:
-                patches[key] = (library, use)
-        if until is not None and any(until(use) for use in found.trio):
-            break
-        for imported_name, import_optional in found.imports:
-            enqueue(imported_name, optional or import_optional)
-    return AppScan(
-        module=module,
-        found=True,
-        root=root,
-        files=tuple(files),
-        trio=tuple(trio.values()),
-        asyncio=tuple(asyncio.values()),
-        green=tuple(green.values()),
-        patches=tuple(patches.values()),
-        stopped=stopped,
-        unreadable=tuple(unreadable),
-    )
-
-
-def _optional(use: Use, reached_optionally: bool) -> Use:
-    if reached_optionally and not use.optional:
-        return Use(use.what, use.path, use.line, True)
-    return use
-
-
-def _keep(into: dict[tuple[str, str, int], Use], use: Use, reached_optionally: bool) -> None:
-    use = _optional(use, reached_optionally)
-    key = (use.what, use.path, use.line)
-    if key not in into or into[key].optional:
-        into[key] = use

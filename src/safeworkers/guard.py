@@ -41,25 +41,28 @@ import importlib.machinery
 import sys
 
 # Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS):
-# nothing heavy here. typing, importlib.abc, threading and safeworkers.detect
-# cost more than the interpreter's own start; detect is imported when a
+# nothing heavy here. typing, importlib.abc, threading and safeworkers.facts
+# cost more than the interpreter's own start; the facts are imported when a
 # guarded module is (see _precheck_trio), typing only by type checkers.
+from safeworkers import settings
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from importlib.abc import Loader
     from types import ModuleType
-    from typing import Literal
 
-    Mode = Literal["guard", "preimport", "off"]
+    from safeworkers.settings import GuardMode as Mode
+
     _LoaderBase = Loader
 else:
     _LoaderBase = object
 
-MODES: tuple[Mode, ...] = ("guard", "preimport", "off")
+#: The modes ``install`` takes: ``SAFEWORKERS_GUARD``'s accepted values.
+MODES: tuple[Mode, ...] = settings.GUARD_MODES
 
-#: Modules guarded unless told otherwise.
-DEFAULT_MODULES: tuple[str, ...] = ("trio",)
+#: Modules guarded unless told otherwise (``SAFEWORKERS_GUARD_MODULES``' default).
+DEFAULT_MODULES: tuple[str, ...] = settings.DEFAULT_GUARD_MODULES
 
 #: The exceptions backend detection is known to raise in a patched process.
 _DETECTION_ERRORS = (NotImplementedError, AttributeError, OSError)
@@ -113,15 +116,15 @@ def _message(module: str, reason: str, patchers: tuple[str, ...]) -> str:
 
 
 def _no_backend() -> str:
-    from safeworkers import detect
+    from safeworkers.facts import patches
 
-    return detect.NO_BACKEND
+    return patches.NO_BACKEND
 
 
 def _precheck_trio() -> str | None:
-    from safeworkers import detect
+    from safeworkers.facts import patches
 
-    return detect.trio_unusable_reason()
+    return patches.trio_unusable_reason()
 
 
 #: Module -> a check run before the module executes, returning why it cannot
@@ -131,11 +134,9 @@ _PRECHECKS: dict[str, Callable[[], str | None]] = {"trio": _precheck_trio}
 
 
 def _current_patchers() -> tuple[str, ...]:
-    from safeworkers import detect
+    from safeworkers.facts import patches
 
-    patchers = set(detect.patch_state().values())
-    patchers.discard("unknown")
-    return tuple(sorted(patchers))
+    return patches.green_patchers(patches.patch_state())
 
 
 def _is_detection_failure(exc: BaseException, patchers: tuple[str, ...]) -> bool:

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from safeworkers import _config
+from safeworkers.decision import registry as _registry
+from safeworkers.deploy import environ as _environ
 
 __all__ = [
     "bind",
@@ -38,29 +39,29 @@ __all__ = [
     "workers",
 ]
 
-_settings = _config.load_settings()
+_settings = _environ.load_settings()
 
-worker_class = "safeworkers.AutoWorker"
-bind = _config.binds()
-workers = _config.workers(default=2 * _config.cpu_count() + 1)
+worker_class = _registry.AUTO.name
+bind = _environ.binds()
+workers = _environ.workers(default=2 * _environ.cpu_count() + 1)
 keepalive = 5
 timeout = 30
 graceful_timeout = 30
 forwarded_allow_ips = "127.0.0.1,::1"
 
 
-def bind_from_environment(default: str = _config.DEFAULT_BIND) -> list[str]:
+def bind_from_environment(default: str = _environ.DEFAULT_BIND) -> list[str]:
     """``BIND`` (comma- or space-separated), else ``0.0.0.0:$PORT``, else ``default``.
 
     What ``bind`` above is, with another default: for a config file of your
     own (``bind = bind_from_environment("unix:/run/app/gunicorn.sock")``).
     Not in ``__all__``: import it by name.
     """
-    return _config.binds(default=default)
+    return _environ.binds(default=default)
 
 
-#: gunicorn's own worker classes that monkey-patch when they start.
-_GREEN_UPSTREAM = ("gunicorn.workers.ggevent.", "gunicorn.workers.geventlet.")
+#: The modules of gunicorn's own worker classes that monkey-patch when they start.
+_GREEN_UPSTREAM = tuple(f"{w.module}." for w in _registry.WORKERS if w.patches and not w.ours)
 
 
 def on_starting(server: Any) -> None:
@@ -71,13 +72,13 @@ def on_starting(server: Any) -> None:
     the worker class, and just before gunicorn creates the listeners itself.
     """
     cfg = server.cfg
-    _config.say(
+    _environ.say(
         f"gunicorn config: worker_class={cfg.worker_class_str} bind={','.join(cfg.bind)} "
         f"workers={cfg.workers}"
     )
     if not _settings.mptcp or server.LISTENERS:
         return
-    handed = _config.mptcp_binds(list(cfg.bind), umask=cfg.umask, owner=(cfg.uid, cfg.gid))
+    handed = _environ.mptcp_binds(list(cfg.bind), umask=cfg.umask, owner=(cfg.uid, cfg.gid))
     cfg.set("bind", handed)
 
 

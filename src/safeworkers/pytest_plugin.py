@@ -79,7 +79,7 @@ def assert_boots(
 ) -> Fetched:
     """Boot ``app``, ``GET path``; fail the test with the cause unless the status is < 500."""
     from safeworkers import testing
-    from safeworkers._check import one_line_cause
+    from safeworkers.testing import one_line_cause
 
     what = f"{app} under {server} -k {worker or '(default)'}"
     if simulate:

@@ -1,23 +1,25 @@
-"""``SAFEWORKERS_*`` settings, parsed and validated once, at worker start.
+"""``SAFEWORKERS_*`` settings: one table, parsed and validated once, at worker start.
 
-Every variable is listed in :data:`VARIABLES` with its accepted values; the
-docs' settings table is written from the same facts. A bad value raises
-:class:`SettingsError`, whose message names the variable, the value and what
-is accepted, so the worker can stop with one readable line.
+Each variable is one row of :data:`TABLE`: its name, the :class:`Settings`
+field it fills, its parser, its default, the values it accepts and its doc
+line. :func:`load` parses from the table; a bad value raises
+:class:`SettingsError`, whose message names the variable, the value and the
+row's accepted values, so the worker can stop with one readable line; the
+settings table of docs/workers.md is :func:`markdown_table` (a test keeps them
+equal). A new setting is a row here and a field annotation on
+:class:`Settings`.
 """
 
 from __future__ import annotations
 
 import os
 
-from safeworkers.guard import DEFAULT_MODULES
-
 # Imported at interpreter start-up by the .pth hook (SAFEWORKERS_GUARD_PROCESS),
 # so stdlib modules that cost more than the interpreter's start (typing,
 # dataclasses, re) are not imported here; typing only by type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Literal, TypeVar
 
     Backend = Literal["auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi"]
@@ -26,12 +28,14 @@ if TYPE_CHECKING:
 
 BACKENDS: tuple[Backend, ...] = ("auto", "sync", "gthread", "gevent", "eventlet", "trio", "asgi")
 GUARD_MODES: tuple[GuardMode, ...] = ("guard", "preimport", "off")
-#: The guard's own default (``safeworkers.guard`` imports nothing heavy either).
-DEFAULT_GUARD_MODULES = DEFAULT_MODULES
+#: The modules the import guard covers unless told otherwise (``safeworkers.guard`` reads it).
+DEFAULT_GUARD_MODULES: tuple[str, ...] = ("trio",)
 
 _TRUE = ("1", "true", "yes", "on")
 #: Also spelled out in src/safeworkers_guard.pth (tests/integration/test_startup_hook.py).
 _FALSE = ("0", "false", "no", "off", "")
+#: What a yes/no setting accepts, as errors and the docs say it.
+_FLAG_VALUES = f"{'/'.join(_TRUE)} or {'/'.join(v for v in _FALSE if v)}"
 
 
 class SettingsError(ValueError):
@@ -48,57 +52,198 @@ class SettingsError(ValueError):
         super().__init__(message)
 
 
-class Settings:
-    """The parsed settings: read-only, compared and printed field by field."""
+# ------------------------------------------------------------------------------ parsers
+# Each takes the variable's raw value (it is set) and returns the field's value, or
+# raises ValueError; load() turns that into a SettingsError quoting the row.
 
-    #: SAFEWORKERS_BACKEND: which worker AutoWorker uses (``auto`` decides).
-    backend: Backend
-    #: SAFEWORKERS_GUARD: the import guard mode for green workers.
-    guard: GuardMode
-    #: SAFEWORKERS_GUARD_MODULES: comma-separated modules the guard covers.
-    guard_modules: tuple[str, ...]
-    #: SAFEWORKERS_TCP_KEEPALIVE: ``idle,interval,count`` seconds/probes, or off.
-    tcp_keepalive: tuple[int, int, int] | None
-    #: SAFEWORKERS_MPTCP: create Multipath TCP listeners (config modules).
-    mptcp: bool
-    #: SAFEWORKERS_GUARD_PROCESS: install the guard at interpreter start-up (the .pth hook).
-    guard_process: bool
-    #: SAFEWORKERS_AFTER_PATCH: ``module:function`` the green workers call after patching.
-    after_patch: str | None
 
-    # A plain class, not a dataclass: see the imports above.
-    __slots__ = (
-        "after_patch",
-        "backend",
-        "guard",
-        "guard_modules",
-        "guard_process",
-        "mptcp",
-        "tcp_keepalive",
-    )
+def _choice(choices: tuple[_Choice, ...]) -> Callable[[str], _Choice]:
+    def parse(raw: str) -> _Choice:
+        value = raw.strip().lower()
+        for choice in choices:
+            if choice == value:
+                return choice
+        raise ValueError(raw)
+
+    return parse
+
+
+def _modules(raw: str) -> tuple[str, ...]:
+    modules = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not modules or not all(all(p.isidentifier() for p in m.split(".")) for m in modules):
+        raise ValueError(raw)
+    return modules
+
+
+def _keepalive(raw: str) -> tuple[int, int, int] | None:
+    if raw.strip().lower() in ("off", ""):
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(raw)
+    idle, interval, count = (int(p) for p in parts)
+    # Linux's limits (MAX_TCP_KEEPIDLE/KEEPINTVL 32767, MAX_TCP_KEEPCNT 127): a kernel
+    # that refuses a value leaves the OS default (2 h idle) in place, silently.
+    if not (0 < idle <= 32767 and 0 < interval <= 32767 and 0 < count <= 127):
+        raise ValueError(raw)
+    return (idle, interval, count)
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _callable_path(raw: str) -> str | None:
+    """``module.path:function`` (the function may be dotted), checked for shape only."""
+    if not raw.strip():
+        return None
+    from safeworkers.deploy import target  # only when the variable is set: it imports re
+
+    if target.function_parts(raw) is None:
+        raise ValueError(raw)
+    return raw.strip()
+
+
+# ------------------------------------------------------------------------------ the table
+
+
+class Variable:
+    """One ``SAFEWORKERS_*`` variable: a row of :data:`TABLE`."""
+
+    __slots__ = ("accepted", "default", "doc", "field", "name", "parse", "shown_default")
 
     def __init__(
         self,
+        name: str,
+        field: str,
+        parse: Callable[[str], object],
+        default: object,
+        accepted: str,
+        doc: str,
         *,
-        backend: Backend = "auto",
-        guard: GuardMode = "guard",
-        guard_modules: tuple[str, ...] = DEFAULT_GUARD_MODULES,
-        tcp_keepalive: tuple[int, int, int] | None = None,
-        mptcp: bool = False,
-        guard_process: bool = False,
-        after_patch: str | None = None,
+        shown_default: str,
     ) -> None:
-        fields = {
-            "backend": backend,
-            "guard": guard,
-            "guard_modules": guard_modules,
-            "tcp_keepalive": tcp_keepalive,
-            "mptcp": mptcp,
-            "guard_process": guard_process,
-            "after_patch": after_patch,
-        }
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+        #: The environment variable.
+        self.name = name
+        #: The :class:`Settings` field it fills.
+        self.field = field
+        #: Raw value -> field value; raises ValueError for a value it does not accept.
+        self.parse = parse
+        #: The field's value when the variable is not set.
+        self.default = default
+        #: What it accepts, as errors and the docs say it.
+        self.accepted = accepted
+        #: What it does: the docs table's last column (Markdown, links relative to docs/).
+        self.doc = doc
+        #: The default as the docs table shows it.
+        self.shown_default = shown_default
+
+
+#: Every setting, in the order the docs list them.
+TABLE: tuple[Variable, ...] = (
+    Variable(
+        "SAFEWORKERS_BACKEND",
+        "backend",
+        _choice(BACKENDS),
+        "auto",
+        ", ".join(BACKENDS),
+        "the worker AutoWorker uses; `auto` decides from the app and platform",
+        shown_default="`auto`",
+    ),
+    Variable(
+        "SAFEWORKERS_GUARD",
+        "guard",
+        _choice(GUARD_MODES),
+        "guard",
+        ", ".join(GUARD_MODES),
+        "the Trio import guard's mode in green workers "
+        "([why each mode](guard.md#modes-safeworkers_guard-or-installmode))",
+        shown_default="`guard`",
+    ),
+    Variable(
+        "SAFEWORKERS_GUARD_MODULES",
+        "guard_modules",
+        _modules,
+        DEFAULT_GUARD_MODULES,
+        "comma-separated module names, e.g. trio,mylib",
+        "modules the import guard covers",
+        shown_default=f"`{','.join(DEFAULT_GUARD_MODULES)}`",
+    ),
+    Variable(
+        "SAFEWORKERS_TCP_KEEPALIVE",
+        "tcp_keepalive",
+        _keepalive,
+        None,
+        "idle,interval,count: idle and interval 1-32767 s, count 1-127 (e.g. 60,15,4), or off",
+        "TCP keepalive on accepted TCP connections",
+        shown_default="`off`",
+    ),
+    Variable(
+        "SAFEWORKERS_MPTCP",
+        "mptcp",
+        _flag,
+        False,
+        _FLAG_VALUES,
+        "create Multipath TCP listeners where the kernel allows (config modules)",
+        shown_default="`0`",
+    ),
+    Variable(
+        "SAFEWORKERS_GUARD_PROCESS",
+        "guard_process",
+        _flag,
+        False,
+        _FLAG_VALUES,
+        "install the import guard when any Python process starts, before its code can patch; "
+        "`safeworkers run` sets it, child processes inherit it "
+        "([Celery and other green processes](green-processes.md))",
+        shown_default="`0`",
+    ),
+    Variable(
+        "SAFEWORKERS_AFTER_PATCH",
+        "after_patch",
+        _callable_path,
+        None,
+        "module:function, e.g. myapp.hooks:after_patch",
+        "called with the worker by `GeventWorker` and `EventletWorker` after patching, before "
+        "the app is imported ([the after-patch hook]"
+        "(green-processes.md#after-patching-the-after-patch-hook-gunicorn-green-workers))",
+        shown_default="none",
+    ),
+)
+
+#: name -> (accepted values, doc line), from :data:`TABLE`.
+VARIABLES: Mapping[str, tuple[str, str]] = {v.name: (v.accepted, v.doc) for v in TABLE}
+
+
+class Settings:
+    """The parsed settings: read-only, compared and printed field by field.
+
+    One field per row of :data:`TABLE` (the row's ``field``; its default when
+    not given); the annotations are for type checkers.
+    """
+
+    backend: Backend
+    guard: GuardMode
+    guard_modules: tuple[str, ...]
+    tcp_keepalive: tuple[int, int, int] | None
+    mptcp: bool
+    guard_process: bool
+    after_patch: str | None
+
+    # A plain class, not a dataclass: see the imports above.
+    __slots__ = tuple(sorted(v.field for v in TABLE))
+
+    def __init__(self, **fields: object) -> None:
+        for name in fields:
+            if name not in self.__slots__:
+                raise TypeError(f"Settings() got an unexpected keyword argument {name!r}")
+        for variable in TABLE:
+            object.__setattr__(self, variable.field, fields.get(variable.field, variable.default))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Settings are read-only: cannot set {name!r}")
@@ -128,104 +273,6 @@ class Settings:
         return f"Settings({fields})"
 
 
-#: name -> (accepted values, description), for errors and the docs table.
-VARIABLES: Mapping[str, tuple[str, str]] = {
-    "SAFEWORKERS_BACKEND": (
-        ", ".join(BACKENDS),
-        "the worker AutoWorker uses; `auto` decides from the app and platform",
-    ),
-    "SAFEWORKERS_GUARD": (
-        ", ".join(GUARD_MODES),
-        "the Trio import guard's mode in green workers",
-    ),
-    "SAFEWORKERS_GUARD_MODULES": (
-        "comma-separated module names, e.g. trio,mylib",
-        "modules the import guard covers (default trio)",
-    ),
-    "SAFEWORKERS_TCP_KEEPALIVE": (
-        "idle,interval,count: idle and interval 1-32767 s, count 1-127 (e.g. 60,15,4), or off",
-        "TCP keepalive on accepted TCP connections",
-    ),
-    "SAFEWORKERS_MPTCP": (
-        "1/true/yes/on or 0/false/no/off",
-        "create Multipath TCP listeners where the kernel allows (config modules)",
-    ),
-    "SAFEWORKERS_GUARD_PROCESS": (
-        "1/true/yes/on or 0/false/no/off",
-        "install the import guard when any Python process starts, before its code can patch "
-        "(`safeworkers run` sets it; child processes inherit it)",
-    ),
-    "SAFEWORKERS_AFTER_PATCH": (
-        "module:function, e.g. myapp.hooks:after_patch",
-        "called with the worker by the green workers after patching, before the app is imported",
-    ),
-}
-
-
-def _choice(
-    environ: Mapping[str, str], name: str, choices: tuple[_Choice, ...], default: _Choice
-) -> _Choice:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    for choice in choices:
-        if choice == value:
-            return choice
-    raise SettingsError(name, raw, VARIABLES[name][0])
-
-
-def _modules(environ: Mapping[str, str]) -> tuple[str, ...]:
-    name = "SAFEWORKERS_GUARD_MODULES"
-    raw = environ.get(name)
-    if raw is None:
-        return DEFAULT_GUARD_MODULES
-    modules = tuple(part.strip() for part in raw.split(",") if part.strip())
-    if not modules or not all(all(p.isidentifier() for p in m.split(".")) for m in modules):
-        raise SettingsError(name, raw, VARIABLES[name][0])
-    return modules
-
-
-def _keepalive(environ: Mapping[str, str]) -> tuple[int, int, int] | None:
-    name = "SAFEWORKERS_TCP_KEEPALIVE"
-    raw = environ.get(name)
-    if raw is None or raw.strip().lower() in ("off", ""):
-        return None
-    parts = [p.strip() for p in raw.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise SettingsError(name, raw, VARIABLES[name][0])
-    idle, interval, count = (int(p) for p in parts)
-    # Linux's limits (MAX_TCP_KEEPIDLE/KEEPINTVL 32767, MAX_TCP_KEEPCNT 127): a kernel
-    # that refuses a value leaves the OS default (2 h idle) in place, silently.
-    if not (0 < idle <= 32767 and 0 < interval <= 32767 and 0 < count <= 127):
-        raise SettingsError(name, raw, VARIABLES[name][0])
-    return (idle, interval, count)
-
-
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    raw = environ.get(name)
-    if raw is None:
-        return False
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise SettingsError(name, raw, VARIABLES[name][0])
-
-
-def _callable_path(environ: Mapping[str, str], name: str) -> str | None:
-    """``module.path:function`` (the function may be dotted), checked for shape only."""
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    from safeworkers import _target  # only when the variable is set: it imports re
-
-    if _target.function_parts(raw) is None:
-        raise SettingsError(name, raw, VARIABLES[name][0])
-    return raw.strip()
-
-
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate every ``SAFEWORKERS_*`` variable.
 
@@ -236,12 +283,23 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     for key in env:
         if key.startswith("SAFEWORKERS_") and key not in VARIABLES:
             raise SettingsError(key, env[key], ", ".join(VARIABLES), unknown=True)
-    return Settings(
-        backend=_choice(env, "SAFEWORKERS_BACKEND", BACKENDS, "auto"),
-        guard=_choice(env, "SAFEWORKERS_GUARD", GUARD_MODES, "guard"),
-        guard_modules=_modules(env),
-        tcp_keepalive=_keepalive(env),
-        mptcp=_flag(env, "SAFEWORKERS_MPTCP"),
-        guard_process=_flag(env, "SAFEWORKERS_GUARD_PROCESS"),
-        after_patch=_callable_path(env, "SAFEWORKERS_AFTER_PATCH"),
-    )
+    fields: dict[str, object] = {}
+    for variable in TABLE:
+        raw = env.get(variable.name)
+        if raw is None:
+            continue
+        try:
+            fields[variable.field] = variable.parse(raw)
+        except ValueError:
+            raise SettingsError(variable.name, raw, variable.accepted) from None
+    return Settings(**fields)
+
+
+def markdown_table() -> str:
+    """The settings table of docs/workers.md, one row per variable of :data:`TABLE`."""
+    rows = [
+        "| variable | accepted values | default | what it does |",
+        "|---|---|---|---|",
+        *(f"| `{v.name}` | {v.accepted} | {v.shown_default} | {v.doc} |" for v in TABLE),
+    ]
+    return "\n".join(rows) + "\n"

@@ -16,7 +16,7 @@ Every wait is bounded; on exit the server gets ``SIGTERM`` and, if it has
 not stopped within ``stop_timeout``, ``SIGKILL``.
 
 ``simulate="darwin"`` (or ``"freebsd"``) makes Trio's backend selection in
-the server's processes see that platform (see :mod:`safeworkers._simulate`),
+the server's processes see that platform (see :mod:`safeworkers.simulation`),
 which reproduces the macOS/BSD-only failures on Linux.
 
 The child's environment is ours without ``SAFEWORKERS_*`` variables (so the
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from safeworkers import _simulate
+from safeworkers import simulation
 
 if TYPE_CHECKING:
     import httpx
@@ -65,6 +65,7 @@ __all__ = [
     "gunicorn_has_option",
     "gunicorn_version",
     "hypercorn",
+    "one_line_cause",
     "start",
 ]
 
@@ -132,6 +133,47 @@ class _UnixConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
+
+
+#: An exception line, also inside an exception group's "  | " frame; the message is optional.
+_EXCEPTION = re.compile(
+    r"^[ \t|]*((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Unavailable|Failure))(?:: (.*))?$"
+)
+_OURS = re.compile(r"\[ERROR\] safeworkers: (.*)$")
+_GUNICORN_ERROR = re.compile(r"^Error: (.*?):?\s*$")
+_REASON = re.compile(r"\[ERROR\] Reason: (.*)$")
+
+
+def one_line_cause(log: str) -> str | None:
+    """Why a server failed, from its log (:attr:`Server.log`): the line a user would
+    paste. Our own error, gunicorn's ``Error:`` line, the last exception (type and
+    message), or gunicorn's stated reason, in that order.
+
+    What Python prints under "Exception ignored in" is left out: those are
+    errors in finalizers while the process exits (gevent's hub on Python 3.10
+    prints one after the real cause), never why it exited.
+    """
+    lines = _without_ignored(log.splitlines())
+    for pattern in (_OURS, _GUNICORN_ERROR, _EXCEPTION, _REASON):
+        for line in reversed(lines):
+            match = pattern.search(line.rstrip())
+            if match:
+                return ": ".join(g for g in match.groups() if g).strip()
+    return None
+
+
+def _without_ignored(lines: list[str]) -> list[str]:
+    """``lines`` less each "Exception ignored in" report (up to its exception line)."""
+    kept: list[str] = []
+    ignoring = False
+    for line in lines:
+        if line.startswith("Exception ignored in"):
+            ignoring = True
+        elif ignoring and not line.startswith((" ", "Traceback")):
+            ignoring = False  # the report's exception line ends it
+        elif not ignoring:
+            kept.append(line)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -313,7 +355,7 @@ def _child_env(
     child["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     child.update(env or {})
     if simulate:
-        child = _simulate.child_env(simulate, child)
+        child = simulation.child_env(simulate, child)
     return child
 
 
@@ -348,7 +390,7 @@ def start(
     the process stopped and reported is then the server's.
     """
     if simulate:
-        _simulate.platform_value(simulate)  # a bad name fails here, not in the child
+        simulation.platform_value(simulate)  # a bad name fails here, not in the child
     tmp = tempfile.TemporaryDirectory(prefix="safeworkers-")
     try:
         tmp_path = Path(tmp.name)

@@ -7,7 +7,7 @@ for the machine), then the safeworkers guard (as our workers install it),
 then the patcher, then the scenario code. The child prints one JSON line
 describing the outcome.
 
-The macOS/BSD simulation is safeworkers._simulate; its docstring says how it
+The macOS/BSD simulation is safeworkers.simulation; its docstring says how it
 works and where it differs from a real Mac.
 """
 

@@ -1,8 +1,8 @@
-"""The platform simulation now lives in the package: safeworkers._simulate (re-exported)."""
+"""The platform simulation now lives in the package: safeworkers.simulation (re-exported)."""
 
 from __future__ import annotations
 
-from safeworkers._simulate import (
+from safeworkers.simulation import (
     BACKEND_MODULE,
     PlatformSimulator,
     install,

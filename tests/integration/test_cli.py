@@ -32,8 +32,12 @@ def test_doctor_imports_only_what_it_reports_on() -> None:
     code, output = servers.run_to_exit([str(servers.BIN / "python"), "-c", probe])
     assert code == 0, output
     loaded = set(output.split("\n")[-2].split())
-    assert "safeworkers.detect" in loaded
-    assert not loaded & {"safeworkers.testing", "safeworkers._decide", "safeworkers.policy"}
+    assert "safeworkers.facts.process" in loaded
+    assert not loaded & {
+        "safeworkers.testing",
+        "safeworkers.decision.decide",
+        "safeworkers.decision.policy",
+    }
 
 
 def test_doctor_text_lists_findings_and_strict_fails_on_warnings() -> None:

@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from safeworkers import _template, testing
+from safeworkers import testing
+from safeworkers.cli import template as _template
 from tests import servers
 
 
@@ -32,7 +33,7 @@ def test_pip_install_from_the_clone_serves_and_renders(tmp_path: Path) -> None:
     ).stdout.strip()
     installed = Path(site).parent
     assert installed.is_relative_to(venv), installed  # the copy, not the clone
-    assert (installed / "_simsite" / "sitecustomize.py").exists()
+    assert (installed / "simulation" / "_site" / "sitecustomize.py").exists()
 
     out = tmp_path / "configs"
     subprocess.run(

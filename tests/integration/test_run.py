@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import distributions
+from safeworkers.facts import distributions
 from tests import servers
 
 SAFEWORKERS = str(servers.BIN / "safeworkers")

@@ -1,6 +1,6 @@
 """Every deployment template checked by its real tool.
 
-examples/configs is what `safeworkers template` renders (tests/unit/test_templates.py),
+examples/configs is what `safeworkers template` renders (tests/unit/cli/test_template.py),
 so the tools read those files; units and programs that name paths are
 rendered again with a prefix whose .venv is this one, so the paths exist.
 """

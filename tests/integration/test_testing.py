@@ -13,7 +13,7 @@ from tests import servers
 
 PROBE_APP = """
 import json, select, sys
-from safeworkers._simulate import PlatformSimulator
+from safeworkers.simulation import PlatformSimulator
 
 async def app(scope, receive, send):
     if scope["type"] != "http":

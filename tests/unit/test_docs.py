@@ -22,6 +22,11 @@ def test_settings_table_lists_every_variable_with_its_accepted_values() -> None:
         assert rows[name].strip() == accepted, name
 
 
+def test_settings_table_is_written_from_the_settings_table() -> None:
+    """docs/workers.md holds settings.markdown_table() as it is: paste it there after a change."""
+    assert settings.markdown_table() in (DOCS / "workers.md").read_text()
+
+
 def test_every_public_worker_is_documented() -> None:
     text = (DOCS / "workers.md").read_text()
     for name in safeworkers.__all__:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from safeworkers import _template, cli, pytest_plugin
+from safeworkers import cli, pytest_plugin
+from safeworkers.cli import template as _template
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from safeworkers import _target
+from safeworkers.deploy import target as _target
 from safeworkers.workers._base import AFTER_PATCH_CALLED as CALLED
 from safeworkers.workers._base import boot_failure
 

@@ -109,9 +109,9 @@ class SafeWorkerMixin:
         super().load_wsgi()  # type: ignore[misc]
         if "asgi" in self.safeworkers_serves:
             return
-        from safeworkers import detect
+        from safeworkers.facts import app
 
-        if detect.app_kind(getattr(self, "wsgi", None)) != "asgi":
+        if app.app_kind(getattr(self, "wsgi", None)) != "asgi":
             return
         backend = self.safeworkers_settings.backend
         if backend != "auto":  # AutoWorker became this worker on SAFEWORKERS_BACKEND's word
@@ -124,7 +124,7 @@ class SafeWorkerMixin:
 
     def _asgi_app_message(self) -> str:
         """Why this WSGI-only worker refuses the ASGI app it loaded, and what to do instead."""
-        from safeworkers import appscan
+        from safeworkers.facts import appscan
 
         name = f"safeworkers.{self.safeworkers_name}"
         decision = getattr(self, "safeworkers_decision", None)  # set when AutoWorker chose us
@@ -153,21 +153,19 @@ class SafeWorkerMixin:
 
     def safeworkers_app_module(self) -> str:
         """The module gunicorn imports the app from (MODULE of MODULE:APP); "" if unknown."""
-        from safeworkers import _target
+        from safeworkers.deploy import target
 
         uri = getattr(getattr(self, "app", None), "app_uri", None) or getattr(
             self.cfg, "wsgi_app", None
         )
-        return _target.module_of(uri) if isinstance(uri, str) else ""
+        return target.module_of(uri) if isinstance(uri, str) else ""
 
     def refuse_other_patcher(self, library: str) -> None:
         """Stop at boot when another green library has patched this process already."""
-        from safeworkers import detect
+        from safeworkers.facts import patches
 
-        patched = detect.patch_state()
-        others = sorted(
-            {who for who in patched.values() if who in ("gevent", "eventlet")} - {library}
-        )
+        patched = patches.patch_state()
+        others = sorted(set(patches.green_patchers(patched)) - {library})
         if not others:
             return
         other = others[0]

@@ -7,16 +7,17 @@ anything is patched, and the object then *becomes* the chosen worker: its
 class is swapped and the chosen class's ``__init__`` adds that class's state,
 while the heartbeat file, sockets, pid and whatever hooks set are kept.
 
-The facts are gathered and the choice made by :func:`safeworkers._decide.decide`,
-the step ``safeworkers recommend`` and ``check`` share: the process
-(``detect``: is it monkey-patched already, can Trio run), the app's code,
-read without running it (``appscan``: Trio or asyncio use, self-patching), and
-the loaded app (WSGI or ASGI). The app is loaded once, here; gunicorn caches
-the loaded object, so the chosen worker reuses it. When a green backend is
-forced (``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches
-itself, the app is *not* loaded here: it must be imported only after
-patching, by the green worker, which checks then that it is a WSGI app. In a
-process that is (or is about to be) monkey-patched, the Trio import guard is
+The facts are gathered and the choice made by :func:`safeworkers.decision.decide.decide`,
+the step ``safeworkers recommend``, ``check`` and the hypercorn config share: the
+process (``facts.process``: is it monkey-patched already, can Trio run), the
+app's code, read without running it (``facts.appscan``: Trio or asyncio use,
+self-patching), and the loaded app (``facts.app``: WSGI or ASGI). The app is
+loaded once, here; gunicorn caches the loaded object, so the chosen worker
+reuses it. When a green backend is forced
+(``SAFEWORKERS_BACKEND=gevent|eventlet``) or the app monkey-patches itself,
+the app is *not* loaded here: it must be imported only after patching, by
+the green worker, which checks then that it is a WSGI app. In a process
+that is (or is about to be) monkey-patched, the Trio import guard is
 installed before anything else; in one patched already, the after-patch hook
 runs before the app is imported here.
 """
@@ -24,7 +25,6 @@ runs before the app is imported here.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import signal
 import sys
@@ -34,7 +34,10 @@ from gunicorn import util
 from gunicorn.workers import base as gunicorn_base
 from gunicorn.workers.base import Worker
 
-from safeworkers import _decide, appscan, detect, guard, policy
+from safeworkers import guard
+from safeworkers.decision import decide as _decide
+from safeworkers.decision import policy, registry
+from safeworkers.facts import appscan, process
 from safeworkers.workers import _afterpatch
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
@@ -45,19 +48,6 @@ from safeworkers.workers._base import SafeWorkerMixin, boot_failure
 
 if TYPE_CHECKING:
     from safeworkers.settings import Settings
-
-#: Worker classes the policy may name that are not ``safeworkers.<Name>``.
-_UPSTREAM = {
-    policy.GUNICORN_ASGI: "gunicorn.workers.gasgi.ASGIWorker",
-}
-
-
-def resolve(worker_class: str) -> type:
-    """The class for a policy worker name (``safeworkers.X``, ``asgi``, ``module.Class``)."""
-    dotted = _UPSTREAM.get(worker_class, worker_class)
-    module_name, _, attribute = dotted.rpartition(".")
-    cls: type = getattr(importlib.import_module(module_name), attribute)
-    return cls
 
 
 def _no_gunicorn_worker_message(choice: policy.Choice) -> str:
@@ -104,11 +94,11 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             "safeworkers AutoWorker chose %s: %s", choice.worker_class, "; ".join(choice.reasons)
         )
         self.safeworkers_decision = decision  # the chosen worker's messages read it
-        self._become(resolve(choice.worker_class))
+        self._become(registry.resolve(choice.worker_class))
         self.init_process()
 
     def _before_load(
-        self, current: Settings, env: detect.Environment, code: appscan.AppScan
+        self, current: Settings, env: process.Environment, code: appscan.AppScan
     ) -> None:
         self.log.info("safeworkers AutoWorker: app code: %s", code.summary())
         patched = bool(env.green_patchers)

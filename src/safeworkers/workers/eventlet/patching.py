@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from safeworkers import detect
+from safeworkers.facts import process
+from safeworkers.facts.versions import release
 from safeworkers.workers._base import boot_failure
 
 #: The oldest eventlet this worker is tested with (``safeworkers[eventlet]`` pins it).
@@ -35,8 +36,8 @@ MAINTENANCE_NOTICE = (
 
 
 def eventlet_version() -> tuple[int, ...] | None:
-    version = detect.package_version("eventlet")
-    return None if version is None else detect.release(version)
+    version = process.package_version("eventlet")
+    return None if version is None else release(version)
 
 
 class Eventlet(NamedTuple):

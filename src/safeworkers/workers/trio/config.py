@@ -15,9 +15,9 @@ from safeworkers.workers.trio.gate import SENT_KEY
 if TYPE_CHECKING:
     from hypercorn.config import Config
 
+    from safeworkers.workers.trio._types import TrioWorkerLike as TrioWorker
     from safeworkers.workers.trio.gate import Policy
     from safeworkers.workers.trio.protocol import Rules
-    from safeworkers.workers.trio.worker import TrioWorker
 
 
 def hypercorn_config(worker: TrioWorker, policy: Policy) -> Config:

@@ -32,7 +32,7 @@ from safeworkers.workers.trio.lifespan import LifespanModes
 if TYPE_CHECKING:
     from hypercorn.typing import AppWrapper
 
-    from safeworkers.workers.trio.worker import TrioWorker
+    from safeworkers.workers.trio._types import TrioWorkerLike as TrioWorker
 
 #: gunicorn's defaults for a limit set to 0 ("unlimited"): http/message.py.
 MAX_HEADERS = 32768

@@ -244,6 +244,19 @@ class _HeadParser:
         self.complete = True
 
 
+def _check_absolute_form(target: bytes) -> None:
+    """RFC 9112 section 3.2.2: ``http(s)://authority/path``; llhttp does not check the authority."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(target.decode("ascii"))
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise Refusal(400, "invalid request target: bad absolute URI") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refusal(400, "invalid request target: bad absolute URI")
+
+
 class RequestFramer:
     """Splits one connection's bytes into checked requests (see the module docstring)."""
 
@@ -405,6 +418,8 @@ class RequestFramer:
             raise Refusal(501, "CONNECT is not supported")
         if target == b"*" and method != b"OPTIONS":
             raise Refusal(400, "invalid request target: * is for OPTIONS only")
+        if not target.startswith(b"/") and target != b"*":
+            _check_absolute_form(target)
         result = self._framing(head.headers, version)
         result.raw = raw
         result.method = method

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hypercorn.typing import AppWrapper
 
-    from safeworkers.workers.trio.worker import TrioWorker
+    from safeworkers.workers.trio._types import TrioWorkerLike as TrioWorker
 
 STARTUP_FAILED = "lifespan.startup.failed"
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.workers.base import Worker
 
-from safeworkers import detect
+from safeworkers.facts import process as detect
 from safeworkers.workers._base import SafeWorkerMixin, boot_failure
 from safeworkers.workers.trio.lifespan import find
 

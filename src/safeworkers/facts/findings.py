@@ -1,0 +1,154 @@
+"""Known-bad (or noteworthy) combinations in an environment, each with its cure.
+
+:func:`find` is pure: it judges the facts it is given (installed versions,
+patch state, the distributions that import trio) and reads nothing else, so
+every finding is unit-tested from made-up facts. ``safeworkers doctor`` prints
+them; :func:`safeworkers.facts.process.environment` attaches them to its snapshot.
+
+A fix never tells the user to install what is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from safeworkers.facts.patches import green_patchers
+from safeworkers.facts.versions import release
+
+Severity = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A known-bad (or noteworthy) combination, with what to do about it."""
+
+    id: str
+    severity: Severity
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "severity": self.severity, "message": self.message, "fix": self.fix}
+
+
+#: The distributions dnspython's DNS-over-HTTPS support imports (its ``doh`` extra),
+#: when the metadata cannot be read.
+_DOH_FALLBACK = ("httpx2", "httpcore2", "h2")
+
+
+def _older_than(version: str, minimum: str) -> bool:
+    found = release(version)
+    return bool(found) and found < release(minimum)
+
+
+def _listing(importers: Mapping[str, str], limit: int = 6) -> str:
+    shown = [f"{name} ({how})" for name, how in list(importers.items())[:limit]]
+    more = len(importers) - limit
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def find(
+    packages: Mapping[str, str | None],
+    patched: Mapping[str, str],
+    *,
+    trio_importers: Mapping[str, str],
+    trio_imported: bool = False,
+    guarded: bool = False,
+    doh_packages: tuple[str, ...] = _DOH_FALLBACK,
+) -> list[Finding]:
+    """The findings for these facts.
+
+    ``trio_importers``: installed distribution -> how it imports trio
+    (:func:`safeworkers.facts.distributions.trio_importers`). ``guarded``: the
+    import guard is installed in the process described. ``doh_packages``:
+    the installed distributions of dnspython's ``doh`` extra.
+    """
+    found: list[Finding] = []
+    patchers = green_patchers(patched)
+    trio_installed = bool(packages.get("trio"))
+    if patchers and trio_imported:
+        found.append(
+            Finding(
+                id="trio-imported-before-patching",
+                severity="info",
+                message=(
+                    f"trio was imported before this process was monkey-patched by "
+                    f"{', '.join(patchers)}. Libraries that only import it (httpx/httpcore, "
+                    "anyio, SDKs) are unaffected; Trio's own event loop cannot run in a patched "
+                    "process, whenever trio was imported"
+                ),
+                fix=(
+                    "nothing to do unless the app runs Trio code itself; such an app needs an "
+                    "unpatched process: safeworkers.TrioWorker (ASGI) instead of a green worker"
+                ),
+            )
+        )
+    if patchers and trio_installed and trio_importers and not guarded:
+        found.append(
+            Finding(
+                id="patched-with-trio-importers",
+                severity="warning",
+                message=(
+                    f"this process is patched by {', '.join(patchers)} and trio is installed "
+                    f"alongside distributions that import it: {_listing(trio_importers)}; "
+                    "without the import guard that import can crash the worker"
+                ),
+                fix="serve with safeworkers.GeventWorker or EventletWorker (they install the "
+                "guard before patching), or call safeworkers.guard.install() before patching",
+            )
+        )
+    eventlet_chain = trio_importers.get("eventlet")
+    if packages.get("eventlet") and trio_installed and eventlet_chain:
+        chain = eventlet_chain.removeprefix("through ")
+        doh = list(doh_packages) or list(_DOH_FALLBACK)
+        found.append(
+            Finding(
+                id="eventlet-import-imports-trio",
+                severity="warning",
+                message=(
+                    f"`import eventlet` fails in this environment: eventlet imports trio "
+                    f"through {chain} (eventlet's greendns imports dnspython's dns.query, whose "
+                    "DNS-over-HTTPS support imports an httpcore, which imports trio), and trio "
+                    "cannot be imported on eventlet's green socket (AttributeError: GreenSocket "
+                    "has no sendmsg). gunicorn <= 25's -k eventlet never starts here"
+                ),
+                fix=(
+                    "serve with -k safeworkers.EventletWorker, which installs the Trio import "
+                    "guard before it imports eventlet; in your own code call "
+                    "safeworkers.guard.install() before `import eventlet`. Without safeworkers: "
+                    "remove one link of the chain from this environment if nothing else needs it "
+                    f"(trio, or dnspython's DNS-over-HTTPS packages: {', '.join(doh)})"
+                ),
+            )
+        )
+    httpcore = packages.get("httpcore")
+    if httpcore and _older_than(httpcore, "1.0.6"):
+        found.append(
+            Finding(
+                id="httpcore-too-old",
+                severity="warning",
+                message=(
+                    f"httpcore {httpcore} does not catch NotImplementedError when trio cannot "
+                    "pick a backend, so a patched process crashes on `import httpx`"
+                ),
+                fix="pip install 'httpcore>=1.0.6' (the safeworkers guard covers the rest)",
+            )
+        )
+    gunicorn = packages.get("gunicorn")
+    if gunicorn and not _older_than(gunicorn, "26"):
+        how = (
+            "use -k safeworkers.EventletWorker"
+            if packages.get("eventlet")
+            else "use -k safeworkers.EventletWorker (pip install 'safeworkers[eventlet]')"
+        )
+        found.append(
+            Finding(
+                id="gunicorn-without-eventlet",
+                severity="info",
+                message=f"gunicorn {gunicorn} has no eventlet worker (`-k eventlet` fails)",
+                fix=how,
+            )
+        )
+    return found
