@@ -85,7 +85,7 @@ GUNICORN ?= 25
 GVENV    := .venv-gunicorn$(GUNICORN)
 WORKER_TESTS ?= tests/integration/test_workers.py tests/integration/test_eventlet_worker.py \
 	tests/integration/test_trio_worker.py tests/integration/test_sockets_wiring.py \
-	tests/integration/test_after_patch.py
+	tests/integration/test_after_patch.py tests/integration/test_template_starts.py
 
 $(GVENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(GVENV)
