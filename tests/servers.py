@@ -32,6 +32,7 @@ from safeworkers.testing import (
 __all__ = [
     "APPS",
     "BIN",
+    "PYTHONPATH",
     "ROOT",
     "SITE",
     "TEST_APPS",
@@ -89,8 +90,10 @@ def gunicorn(
     ready_timeout: float = 30.0,
     gunicorn_bin: str | Path | None = None,
     bind_via_env: bool = False,
+    pythonpath: Sequence[Path] = PYTHONPATH,
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
-    """``safeworkers.testing.gunicorn`` with the suite's paths and gunicorn."""
+    """``safeworkers.testing.gunicorn`` with the suite's paths (or others) and gunicorn."""
     with testing.gunicorn(
         app,
         *args,
@@ -101,8 +104,8 @@ def gunicorn(
         ready_timeout=ready_timeout,
         gunicorn_bin=gunicorn_bin or gunicorn_exe(),
         bind_via_env=bind_via_env,
-        cwd=ROOT,
-        pythonpath=PYTHONPATH,
+        cwd=cwd,
+        pythonpath=pythonpath,
     ) as server:
         yield server
 
