@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import safeworkers
-from tests import servers
+from tests import markers, servers
 from tests.expect import FASTEST
 
 WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker", "AutoWorker"]
@@ -44,6 +44,7 @@ def assert_clean_log(log: str) -> None:
     assert "Traceback" not in log, log
 
 
+@markers.real_platform
 @pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
 @pytest.mark.parametrize("worker", WORKERS)
 def test_serves_plain_wsgi(worker: str, unix: bool) -> None:
@@ -55,6 +56,7 @@ def test_serves_plain_wsgi(worker: str, unix: bool) -> None:
         assert_clean_log(server.log)
 
 
+@markers.real_platform
 @pytest.mark.parametrize("worker", WORKERS)
 def test_flask_app_with_module_level_httpx_client_calls_out(
     worker: str, upstream: servers.Server
@@ -66,6 +68,7 @@ def test_flask_app_with_module_level_httpx_client_calls_out(
         assert response.text.startswith("proxied: 200 GET /upstream")
 
 
+@markers.real_platform
 def test_field_failure_side_by_side_gevent_on_macos_like_platform(
     upstream: servers.Server,
 ) -> None:
