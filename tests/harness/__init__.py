@@ -22,9 +22,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests import markers
-from tests.harness import simulate
-
 HERE = Path(__file__).resolve().parent
 BOOTSTRAP = HERE / "bootstrap.py"
 
@@ -62,6 +59,11 @@ def run(
     timeout: float = 60,
 ) -> Outcome:
     """Run ``code`` in a fresh interpreter; ``code`` may set ``result``."""
+    # Here, not at the top: the child imports this package too, and must not import
+    # pytest (which markers needs) before it patches.
+    from tests import markers
+    from tests.harness import simulate
+
     assert patch in PATCHES, patch
     assert platform in PLATFORMS, platform
     assert guard in GUARDS, guard
