@@ -416,6 +416,15 @@ class FastConnection:
             await server.app(scope, self._receive, self._send, server.sync_spawn, server.call_soon)
         except Exception:
             server.rules.log.exception("Error in ASGI Framework")
+        except trio.Cancelled:
+            raise
+        except BaseException:
+            # gunicorn's timeout abort (SystemExit) or Ctrl-C unwinding the app:
+            # the client still gets hypercorn's 500, then the exit goes on.
+            if not self._started:
+                with trio.CancelScope(shield=True):
+                    await self._write(self._error_response())
+            raise
         if not self._started:
             # No response (or the app raised before its start): hypercorn answers 500.
             self._closing = True
@@ -423,16 +432,39 @@ class FastConnection:
             if refusal is not None:
                 await self._write(refusal.response())
             else:
-                await self._write(
-                    _status_line(500)
-                    + server.headers
-                    + b"content-length: 0\r\nconnection: close\r\n\r\n"
-                )
+                await self._write(self._error_response())
                 self._log(scope, {"status": 500, "headers": []})
             return False
-        if not self._done or self._body_left or self._gone or self._refusal is not None:
-            return False  # a response cut short, or a body nobody read: close
+        if not self._done or self._gone or self._refused() is not None:
+            return False  # a response cut short, a peer gone, a bad body: close
+        if self._body_left:
+            if self._continue or self._closing:
+                return False  # the client waits for "100 Continue": it sends no body
+            # A body the app did not read: read past it to the next request, as
+            # hypercorn's path does (closing with unread bytes would reset the
+            # connection under the answer just written).
+            return await self._skip_body()
         return not self._closing
+
+    async def _skip_body(self) -> bool:
+        try:
+            while True:
+                event = self.framer.next_event()
+                if event is NEED_DATA:
+                    self.framer.feed(await self._read())
+                elif event is END:
+                    self._body_left = False
+                    return True
+        except (Refusal, Truncated):
+            return False
+
+    def _error_response(self) -> bytes:
+        """hypercorn's answer for an app that failed before its response started."""
+        return (
+            _status_line(500)
+            + self.server.headers
+            + b"content-length: 0\r\nconnection: close\r\n\r\n"
+        )
 
     def _refused(self) -> Refusal | None:
         return self._refusal
