@@ -35,6 +35,7 @@ already read (:mod:`.serving`):
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -91,16 +92,13 @@ def _status_line(status: int) -> bytes:
     return line
 
 
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_BREAKS_LINE = re.compile(rb"[\x00\r\n]").search
+
+
 def _invalid_header(name: bytes, value: bytes) -> bool:
     """A response header that would break the response's framing (h11 refuses these)."""
-    return (
-        not name
-        or b":" in name
-        or any(c <= 0x20 or c >= 0x7F for c in name)
-        or b"\r" in value
-        or b"\n" in value
-        or b"\0" in value
-    )
+    return _TOKEN(name) is None or _BREAKS_LINE(value) is not None
 
 
 class Handover(Exception):
@@ -222,6 +220,7 @@ class FastConnection:
         "_continue",
         "_delivered",
         "_done",
+        "_drained",
         "_gone",
         "_head",
         "_length",
@@ -254,8 +253,9 @@ class FastConnection:
         self.waiting = True
         self.idle_since = server.now
         self._scope: trio.CancelScope | None = None
-        #: Reads in a row that did not have to wait.
+        #: Reads in a row that did not have to wait; whether the last one emptied the socket.
         self._calm = 0
+        self._drained = False
         self._gone = False
         self.client: Any = None
 
@@ -328,9 +328,18 @@ class FastConnection:
             self.idle_since = server.now
 
     async def _read(self) -> bytes:
-        """The next bytes from the peer; ``b""`` once it closed."""
+        """The next bytes from the peer; ``b""`` once it closed.
+
+        After a read that emptied the socket (it returned less than asked), the
+        next one waits for data first: trying at once would mostly cost a failed
+        system call, as a client rarely sends its next request before it has the
+        answer to the last one.
+        """
         sock = self.sock
-        if self._calm >= FAIRNESS:
+        if self._drained:
+            self._calm = 0
+            await trio.lowlevel.wait_readable(sock)
+        elif self._calm >= FAIRNESS:
             self._calm = 0
             await trio.lowlevel.checkpoint()
         while True:
@@ -343,6 +352,7 @@ class FastConnection:
             except OSError:
                 data = b""
             self._calm += 1
+            self._drained = 0 < len(data) < READ_SIZE
             return data
 
     async def _write(self, data: bytes) -> None:
@@ -350,7 +360,16 @@ class FastConnection:
         if self._gone:
             return
         sock = self.sock
-        view = memoryview(data)
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._gone = True
+            return
+        if sent == len(data):
+            return
+        view = memoryview(data)[sent:]
         while view:
             try:
                 sent = sock.send(view)
