@@ -23,7 +23,7 @@ GROUPS = {
     "wsgi": "WSGI workers against gunicorn's own",
     "eventlet": "EventletWorker against gunicorn 25's eventlet worker",
     "asgi": "ASGI: AutoWorker and gunicorn's asgi worker against uvicorn-worker",
-    "trio": "TrioWorker against hypercorn -k trio",
+    "trio": "TrioWorker against hypercorn -k trio and the asyncio workers",
     "boot": "Boot time: spawn to first 200",
     "startup": "Start-up costs",
 }

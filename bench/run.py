@@ -38,8 +38,10 @@ import benchlib
 import report
 from benchlib import MAIN, Env, Paired
 
-WRAPPER = 0.97  # every wrapper >= 0.97x its twin
-TRIO = 1.0  # TrioWorker >= 1.0x hypercorn -k trio
+WRAPPER = 0.97  # every wrapper >= 0.97x its twin (and TrioWorker's hypercorn path)
+TRIO_FAST = 10.0  # TrioWorker's fast path >= 10x hypercorn -k trio (issue 20)
+ASYNCIO = 0.8  # ... and >= 0.8x uvicorn-worker with uvloop and httptools
+QUART = 3.0  # a quart-trio app >= 3x on hypercorn -k trio
 BOOT = 1.10  # boot <= 1.10x the twin
 
 #: (env, server, app, args): one server configuration
@@ -198,23 +200,63 @@ def group_asgi(options: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+#: The Trio group's virtualenv: TrioWorker, hypercorn, gunicorn's asgi worker and
+#: uvicorn-worker with the fastest asyncio stack (uvloop, httptools), and quart-trio.
+TRIO_REQUIREMENTS = [
+    "trio",
+    "hypercorn",
+    "httptools",
+    "uvicorn-worker",
+    "uvicorn",
+    "uvloop",
+    "quart-trio",
+]
+FAST_OFF = ("--env", "SAFEWORKERS_TRIO_FAST=0")
+
+
 def group_trio(options: argparse.Namespace) -> list[dict[str, Any]]:
+    env = benchlib.make_env("trio", TRIO_REQUIREMENTS)
+    labels = {
+        "fast": "`gunicorn -k safeworkers.TrioWorker`",
+        "off": "`gunicorn -k safeworkers.TrioWorker`, `SAFEWORKERS_TRIO_FAST=0`",
+        "hypercorn": "`hypercorn -k trio`",
+        "asgi": "`gunicorn -k asgi`",
+        "uvicorn": "`gunicorn -k uvicorn_worker.UvicornWorker` (uvloop, httptools)",
+    }
     rows = []
     for connections in (4, 32):
         configs = {
-            "ours": gunicorn(MAIN, "safeworkers.TrioWorker", app="hello:asgi"),
-            "theirs": (MAIN, "hypercorn", "hello:asgi", ("-k", "trio")),
+            "fast": gunicorn(env, "safeworkers.TrioWorker", app="hello:asgi"),
+            "off": gunicorn(env, "safeworkers.TrioWorker", *FAST_OFF, app="hello:asgi"),
+            "hypercorn": (env, "hypercorn", "hello:asgi", ("-k", "trio")),
+            "asgi": gunicorn(env, "asgi", app="hello:asgi"),
+            "uvicorn": gunicorn(env, "uvicorn_worker.UvicornWorker", app="hello:asgi"),
         }
         rps, _ = throughput(configs, options, connections)
-        rows.append(
+        side = {key: (labels[key], rps[key]) for key in configs}
+        name = f"{connections} connections"
+        rows += [
+            row("trio", f"{name}: vs hypercorn", side["fast"], side["hypercorn"], target=TRIO_FAST),
             row(
-                "trio",
-                f"{connections} connections",
-                ("`gunicorn -k safeworkers.TrioWorker`", rps["ours"]),
-                ("`hypercorn -k trio`", rps["theirs"]),
-                target=TRIO,
-            )
+                "trio", f"{name}: vs uvicorn-worker", side["fast"], side["uvicorn"], target=ASYNCIO
+            ),
+            row("trio", f"{name}: vs gunicorn asgi", side["fast"], side["asgi"], target=None),
+            row("trio", f"{name}: fast path off", side["off"], side["hypercorn"], target=WRAPPER),
+        ]
+    configs = {
+        "fast": gunicorn(env, "safeworkers.TrioWorker", app="quart_hello:app"),
+        "hypercorn": (env, "hypercorn", "quart_hello:app", ("-k", "trio")),
+    }
+    rps, _ = throughput(configs, options, 32)
+    rows.append(
+        row(
+            "trio",
+            "quart-trio app, 32 connections",
+            (labels["fast"], rps["fast"]),
+            (labels["hypercorn"], rps["hypercorn"]),
+            target=QUART,
         )
+    )
     return rows
 
 

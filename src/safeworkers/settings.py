@@ -193,6 +193,17 @@ TABLE: tuple[Variable, ...] = (
         shown_default="`0`",
     ),
     Variable(
+        "SAFEWORKERS_TRIO_FAST",
+        "trio_fast",
+        _flag,
+        True,
+        _FLAG_VALUES,
+        "`TrioWorker` serves plain HTTP/1.1 itself, handing TLS, HTTP/2 and WebSocket "
+        "connections to hypercorn; `off` hands every connection to hypercorn "
+        "([the fast path](trio.md#the-fast-path))",
+        shown_default="`1`",
+    ),
+    Variable(
         "SAFEWORKERS_GUARD_PROCESS",
         "guard_process",
         _flag,
@@ -232,6 +243,7 @@ class Settings:
     guard_modules: tuple[str, ...]
     tcp_keepalive: tuple[int, int, int] | None
     mptcp: bool
+    trio_fast: bool
     guard_process: bool
     after_patch: str | None
 

@@ -218,7 +218,8 @@ def raw_server(access_log: Path) -> Iterator[Server]:
 @markers.real_platform
 def test_serves_raw_asgi_app_on_trio(raw_server: Server) -> None:
     info = raw_server.get("/").json()
-    assert info["trio_task"].startswith("hypercorn.trio")  # a Trio task answered
+    # A Trio task answered: the fast path's (plain HTTP/1.1; see test_fast_path_off).
+    assert info["trio_task"].startswith("safeworkers.workers.trio.fast")
     assert info["lifespan_started"] is True
     assert info["pid"] in raw_server.worker_pids()
     assert info["root_path"] == "/api"
@@ -333,7 +334,7 @@ def test_sigusr1_reopens_log_files(raw_server: Server, access_log: Path) -> None
 def test_unix_socket_http_and_websocket() -> None:
     with gunicorn("trio_raw:app", *WORKER, unix=True) as server:
         info = server.get("/").json()
-        assert info["trio_task"].startswith("hypercorn.trio")
+        assert info["trio_task"].startswith("safeworkers.workers.trio.fast")
         assert info["client"] is None
         client = server.client()
         assert client.post("/x", content=b"abc").json() == {"size": 3}

@@ -61,18 +61,25 @@ class Pair:
     theirs: Target
 
 
-def serve(log: Path, worker: str) -> contextlib.AbstractContextManager[servers.Server]:
+def serve(log: Path, worker: str, **env: str) -> contextlib.AbstractContextManager[servers.Server]:
     log.touch()
     return servers.gunicorn(
-        "recording_app:app", "-k", worker, "-w", "1", env={"SWTEST_RAN_LOG": str(log)}
+        "recording_app:app", "-k", worker, "-w", "1", env={"SWTEST_RAN_LOG": str(log), **env}
     )
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+#: TrioWorker's two HTTP/1.1 paths: its own fast path (the default) and hypercorn's.
+PATHS = {"fast path": "1", "hypercorn path": "0"}
+
+
+@pytest.fixture(scope="module", params=list(PATHS))
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("differential")
+    fast = {"SAFEWORKERS_TRIO_FAST": PATHS[request.param]}
     with (
-        serve(tmp / "trio.jsonl", "safeworkers.TrioWorker") as ours,
+        serve(tmp / "trio.jsonl", "safeworkers.TrioWorker", **fast) as ours,
         serve(tmp / "asgi.jsonl", "asgi") as theirs,
     ):
         yield Pair(

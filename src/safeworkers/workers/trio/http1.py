@@ -484,10 +484,9 @@ class RequestFramer:
                     raise Refusal(501, f"unsupported transfer coding {coding.decode('latin-1')!r}")
                 raise Refusal(400, f"invalid transfer coding {coding.decode('latin-1')!r}")
             chunked = True
-        if b"close" in connection:
-            keep_alive = False
-        else:
-            keep_alive = version == "1.1" or b"keep-alive" in connection
+        # HTTP/1.0 connections close after one request, keep-alive or not, as
+        # h11 (and so hypercorn) has it: one rule for both of TrioWorker's paths.
+        keep_alive = version == "1.1" and b"close" not in connection
         return Head(
             raw=b"",
             method=b"",

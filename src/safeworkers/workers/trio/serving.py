@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import socket
 import sys
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
 from hypercorn.utils import parse_socket_addr
 
+from safeworkers.workers.trio.fast import FastServer
 from safeworkers.workers.trio.protocol import Rules, SafeProtocolWrapper
 
 if sys.version_info < (3, 11):
@@ -214,9 +216,16 @@ async def serve(
     stop: trio.Event,
     rules: Rules,
     *,
+    fast: bool = True,
+    access: Callable[[Any, Any, float], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Lifespan startup, serve ``sockets`` until ``stop`` is set, drain, lifespan shutdown."""
+    """Lifespan startup, serve ``sockets`` until ``stop`` is set, drain, lifespan shutdown.
+
+    With ``fast`` (``SAFEWORKERS_TRIO_FAST``, on by default) and no TLS, the
+    listeners are served by the fast path (:mod:`.fast`), which hands
+    upgrades to hypercorn; otherwise hypercorn serves every connection.
+    """
     state: dict[str, Any] = {}
     lifespan = _with_state(Lifespan, Lifespan, app, config, state=state)()
     context = WorkerContext(None)
@@ -224,20 +233,70 @@ async def serve(
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         ssl_context = config.create_ssl_context()
-        listeners = [_listener(sock, ssl_context) for sock in sockets]
         handler = partial(
             _with_state(Connection, TCPServer, app, config, context, state=dict(state)),
             rules=rules,
         )
+        quick: FastServer | None = None
+        if fast and ssl_context is None and not rules.prior_knowledge:
+
+            async def handover(sock: socket.socket, prefix: bytes) -> None:
+                await handler(PrefixedStream(sock, prefix))
+
+            quick = FastServer(app, config, rules, dict(state), handover=handover, access=access)
+            lifespan_nursery.start_soon(quick.sweep)
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
-                accepting.start_soon(
-                    partial(trio.serve_listeners, handler, listeners, handler_nursery=connections)
-                )
+                if quick is not None:
+                    for sock in sockets:
+                        await accepting.start(quick.serve, sock, connections)
+                else:
+                    listeners = [_listener(sock, ssl_context) for sock in sockets]
+                    accepting.start_soon(
+                        partial(
+                            trio.serve_listeners, handler, listeners, handler_nursery=connections
+                        )
+                    )
                 task_status.started()
                 await stop.wait()
-                accepting.cancel_scope.cancel()  # closes our copies of the listeners
+                accepting.cancel_scope.cancel()  # trio.serve_listeners closes our copies
+            if quick is not None:
+                for sock in sockets:
+                    sock.close()
+                quick.stop()
             await context.terminated.set()
             connections.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
         await lifespan.wait_for_shutdown()
         lifespan_nursery.cancel_scope.cancel()
+
+
+class PrefixedStream(trio.abc.HalfCloseableStream):
+    """A connection the fast path hands to hypercorn: the bytes it read come first.
+
+    It has no ``do_handshake``, so hypercorn's ``TCPServer`` takes it for a
+    plain (not TLS) stream, as it is.
+    """
+
+    def __init__(self, sock: socket.socket, prefix: bytes) -> None:
+        self._stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        self._prefix = prefix
+        self.socket = self._stream.socket
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            await trio.lowlevel.checkpoint()
+            return data
+        return bytes(await self._stream.receive_some(max_bytes))
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()

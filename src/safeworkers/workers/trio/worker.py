@@ -205,7 +205,14 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
 
         assert self._shutdown is not None
         await serving.serve(
-            app, config, sockets, self._shutdown, self._rules, task_status=task_status
+            app,
+            config,
+            sockets,
+            self._shutdown,
+            self._rules,
+            fast=self.safeworkers_settings.trio_fast,
+            access=self._access if self._access_wanted else None,
+            task_status=task_status,
         )
         done.cancel()  # served and drained: stop the heartbeat and signal tasks
 

@@ -1,0 +1,652 @@
+"""TrioWorker's fast path: plain HTTP/1.1 served by one Trio task per connection.
+
+hypercorn spends most of a request in its own machinery: a task group and an
+idle-timer task per connection, a cancel scope per read, events passed
+between protocol objects, and h11. None of it is Trio's cost; a Trio server
+that reads the socket itself serves several times more requests per second.
+This module is that server, for the requests it can serve exactly as
+hypercorn would; everything else is handed to hypercorn with the bytes
+already read (:mod:`.serving`):
+
+- one task per connection reads the raw non-blocking socket, waiting with
+  ``trio.lowlevel.wait_readable`` only when a read would block; requests are
+  framed by the same strict framer as hypercorn's path (:mod:`.http1`), so
+  both paths refuse the same inputs;
+- the app gets the ASGI ``http`` scope hypercorn gives (``asgi`` 3.0 with
+  spec 2.1, ``scheme``, ``path`` unquoted, ``raw_path``, ``query_string``,
+  ``root_path``, ``headers`` as received, ``client``, ``server``, the
+  lifespan ``state``, no extensions on HTTP/1.1); request bodies are read
+  when the app asks for them (back-pressure), ``Expect: 100-continue`` is
+  answered on the first read, and a body cut short reaches the app as
+  ``http.disconnect``;
+- a response whose body comes in one message goes out in one write, with a
+  ``content-length``; a streamed one is chunked (close-delimited on
+  HTTP/1.0); HEAD and bodiless statuses send no body; responses carry
+  hypercorn's ``date`` and ``server`` headers, so turning the fast path off
+  changes nothing a client sees but the speed;
+- keep-alive is timed by one sweeper task per worker, once a second (a
+  deadline per request costs more than the rest of the request), and a
+  connection that never has to wait is made to checkpoint every few
+  requests, for fairness and so that it can be cancelled;
+- WebSocket and h2c upgrades, TLS, and connections that may open with the
+  HTTP/2 preface go to hypercorn, as does everything when
+  ``SAFEWORKERS_TRIO_FAST=off``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import trio
+from hypercorn.protocol.http_stream import ASGIHTTPState
+from hypercorn.utils import UnexpectedMessageError, parse_socket_addr
+
+from safeworkers.workers.trio.http1 import (
+    CLOSED,
+    END,
+    NEED_DATA,
+    Data,
+    Head,
+    Refusal,
+    RequestFramer,
+    Truncated,
+)
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
+
+    from safeworkers.workers.trio.protocol import Rules
+
+#: The app as hypercorn calls it: ``app(scope, receive, send, sync_spawn, call_soon)``.
+App = Callable[..., Awaitable[None]]
+
+#: How much one read takes from the socket.
+READ_SIZE = 64 * 1024
+#: Requests a connection may serve without waiting before it yields to others.
+FAIRNESS = 16
+#: Bytes read ahead (a pipelined request) while the app waits for a disconnect.
+READ_AHEAD = 64 * 1024
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_BODY_STATUSES = frozenset({204, 304})
+_DISCONNECT = {"type": "http.disconnect"}
+_REASONS: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _REASONS.get(status)
+    if line is None:
+        from http import HTTPStatus
+
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        line = f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+        if len(_REASONS) < 1024:
+            _REASONS[status] = line
+    return line
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_BREAKS_LINE = re.compile(rb"[\x00\r\n]").search
+
+
+def _invalid_header(name: bytes, value: bytes) -> bool:
+    """A response header that would break the response's framing (h11 refuses these)."""
+    return _TOKEN(name) is None or _BREAKS_LINE(value) is not None
+
+
+class Handover(Exception):
+    """The connection leaves the fast path: hypercorn serves it from ``prefix`` on."""
+
+    def __init__(self, prefix: bytes) -> None:
+        super().__init__("handed over to hypercorn")
+        self.prefix = prefix
+
+
+class FastServer:
+    """The fast path of one worker: its connections, the sweeper, the graceful stop."""
+
+    def __init__(
+        self,
+        app: App,
+        config: Config,
+        rules: Rules,
+        state: dict[str, Any],
+        *,
+        handover: Callable[[socket.socket, bytes], Awaitable[None]],
+        access: Callable[[Any, Any, float], None] | None,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.rules = rules
+        self.state = state
+        self.handover = handover
+        #: The worker's access logger, when access records are wanted.
+        self.access = access
+        self.keep_alive = float(config.keep_alive_timeout)
+        self.max_requests = int(config.keep_alive_max_requests)
+        self.root_path = config.root_path
+        self.connections: set[FastConnection] = set()
+        self.stopping = False
+        #: A coarse clock (seconds) and the response headers, both updated by the sweeper.
+        self.now = time.monotonic()
+        self.headers = b""
+        self._update_headers()
+        #: What hypercorn hands an app for running code in threads (the WSGI adapter).
+        self.sync_spawn = trio.to_thread.run_sync
+        self.call_soon = trio.from_thread.run
+
+    def _update_headers(self) -> None:
+        headers = self.config.response_headers("h11")
+        self.headers = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+    async def serve(
+        self,
+        sock: socket.socket,
+        nursery: trio.Nursery,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept connections on ``sock`` (gunicorn's listener) until cancelled."""
+        sock.setblocking(False)
+        task_status.started()
+        accepted = 0
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                accepted = 0
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            except OSError as exc:
+                if not await _accept_failed(exc, self.rules.log):
+                    raise
+                continue
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            nursery.start_soon(FastConnection(self, conn).run)
+            accepted += 1
+            if accepted >= FAIRNESS:
+                accepted = 0
+                await trio.lowlevel.checkpoint()
+
+    async def sweep(self) -> None:
+        """Once a second: the clock, the date header, idle connections past keep-alive."""
+        while True:
+            await trio.sleep(1)
+            self.now = time.monotonic()
+            self._update_headers()
+            limit = self.now - self.keep_alive
+            for connection in list(self.connections):
+                if connection.waiting and connection.idle_since <= limit:
+                    connection.cancel()
+
+    def stop(self) -> None:
+        """gunicorn's stop: idle connections that were answered close now; the rest finish."""
+        self.stopping = True
+        for connection in list(self.connections):
+            if connection.waiting and connection.served and not connection.readable():
+                connection.cancel()
+
+
+async def _accept_failed(exc: OSError, log: Any) -> bool:
+    """Whether ``accept`` may be tried again (as trio.serve_listeners decides)."""
+    import errno
+
+    if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+        return True
+    if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS):
+        log.error("accept failed (%s): too many open connections; retrying in 0.1 s", exc)
+        await trio.sleep(0.1)
+        return True
+    return False
+
+
+class FastConnection:
+    """One connection on the fast path (see the module docstring)."""
+
+    __slots__ = (
+        "_body_left",
+        "_calm",
+        "_chunked",
+        "_closing",
+        "_continue",
+        "_delivered",
+        "_done",
+        "_drained",
+        "_gone",
+        "_head",
+        "_length",
+        "_log_scope",
+        "_refusal",
+        "_response",
+        "_scope",
+        "_sent",
+        "_start_time",
+        "_started",
+        "_status",
+        "_suppress",
+        "client",
+        "framer",
+        "idle_since",
+        "served",
+        "server",
+        "sock",
+        "waiting",
+    )
+
+    _refusal: Refusal | None
+
+    def __init__(self, server: FastServer, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.framer = RequestFramer(server.rules.limits)
+        self.served = 0
+        #: Waiting for a request (not in the middle of one): keep-alive applies.
+        self.waiting = True
+        self.idle_since = server.now
+        self._scope: trio.CancelScope | None = None
+        #: Reads in a row that did not have to wait; whether the last one emptied the socket.
+        self._calm = 0
+        self._drained = False
+        self._gone = False
+        self.client: Any = None
+
+    def cancel(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def readable(self) -> bool:
+        """Whether the peer sent something (or closed) that nobody read yet."""
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        server = self.server
+        sock = self.sock
+        server.connections.add(self)
+        handed: Handover | None = None
+        try:
+            with trio.CancelScope() as self._scope:
+                family = sock.family
+                try:
+                    self.client = parse_socket_addr(family, sock.getpeername())
+                    local = parse_socket_addr(family, sock.getsockname())
+                except OSError:
+                    return
+                try:
+                    await self._serve(local)
+                except Handover as exc:
+                    handed = exc
+                except Refusal as refusal:
+                    await self._refuse(refusal)
+        except Exception as exc:  # the connection ends, the worker goes on
+            self._failed(exc)
+        finally:
+            server.connections.discard(self)
+            if handed is None:
+                sock.close()
+        if handed is not None:
+            await server.handover(sock, handed.prefix)
+
+    async def _serve(self, local: Any) -> None:
+        server = self.server
+        framer = self.framer
+        while True:
+            event = framer.next_event()
+            while event is NEED_DATA:
+                data = await self._read()
+                framer.feed(data)
+                event = framer.next_event()
+            if event is CLOSED:
+                return
+            assert isinstance(event, Head)
+            if event.upgrade in (b"websocket", b"h2c"):
+                raise Handover(event.raw + framer.take_rest())
+            if not event.has_body:
+                framer.next_event()  # END: the whole request is its head
+            self.waiting = False
+            keep = await self._request(event, local)
+            self.served += 1
+            if not keep or server.stopping or self.served >= server.max_requests:
+                return
+            self.waiting = True
+            self.idle_since = server.now
+
+    async def _read(self) -> bytes:
+        """The next bytes from the peer; ``b""`` once it closed.
+
+        After a read that emptied the socket (it returned less than asked), the
+        next one waits for data first: trying at once would mostly cost a failed
+        system call, as a client rarely sends its next request before it has the
+        answer to the last one.
+        """
+        sock = self.sock
+        if self._drained:
+            self._calm = 0
+            await trio.lowlevel.wait_readable(sock)
+        elif self._calm >= FAIRNESS:
+            self._calm = 0
+            await trio.lowlevel.checkpoint()
+        while True:
+            try:
+                data = sock.recv(READ_SIZE)
+            except BlockingIOError:
+                self._calm = 0
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            except OSError:
+                data = b""
+            self._calm += 1
+            self._drained = 0 < len(data) < READ_SIZE
+            return data
+
+    async def _write(self, data: bytes) -> None:
+        """Write all of ``data``; a peer that went away is noted, not raised."""
+        if self._gone:
+            return
+        sock = self.sock
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._gone = True
+            return
+        if sent == len(data):
+            return
+        view = memoryview(data)[sent:]
+        while view:
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            except OSError:
+                self._gone = True
+                return
+            view = view[sent:]
+
+    async def _refuse(self, refusal: Refusal) -> None:
+        client = self.client[0] if self.client else ""
+        self.server.rules.log.warning("Invalid request from ip=%s: %s", client, refusal.detail)
+        await self._write(refusal.response())
+
+    def _failed(self, exc: BaseException) -> None:
+        peer = self.client[0] if self.client else "a Unix socket peer"
+        log = self.server.rules.log
+        log.warning(
+            "Connection from %s closed after an error in the protocol stack: %s: %s",
+            peer,
+            type(exc).__name__,
+            exc,
+        )
+        log.debug("The error that closed the connection", exc_info=exc)
+
+    # ------------------------------------------------------------------ one request
+
+    async def _request(self, head: Head, local: Any) -> bool:
+        """Run the app for ``head``; whether the connection may serve another request."""
+        server = self.server
+        target = head.target
+        path, _, query = target.partition(b"?")
+        method = head.method.decode("ascii")
+        scope = {
+            "type": "http",
+            "http_version": head.version,
+            "asgi": {"spec_version": "2.1", "version": "3.0"},
+            "method": method,
+            "scheme": "http",
+            "path": unquote(path.decode("ascii")),
+            "raw_path": path,
+            "query_string": query,
+            "root_path": server.root_path,
+            "headers": head.headers,
+            "client": self.client,
+            "server": local,
+            "state": server.state.copy(),
+            "extensions": {},
+        }
+        self._head = head
+        self._log_scope = scope
+        self._refusal = None
+        self._response: Any = None
+        self._started = self._done = False
+        self._closing = not head.keep_alive
+        self._continue = head.expect_continue
+        self._body_left = head.has_body
+        self._delivered = False
+        self._start_time = time.time() if server.access is not None else 0.0
+        try:
+            await server.app(scope, self._receive, self._send, server.sync_spawn, server.call_soon)
+        except Exception:
+            server.rules.log.exception("Error in ASGI Framework")
+        except trio.Cancelled:
+            raise
+        except BaseException:
+            # gunicorn's timeout abort (SystemExit) or Ctrl-C unwinding the app:
+            # the client still gets hypercorn's 500, then the exit goes on.
+            if not self._started:
+                with trio.CancelScope(shield=True):
+                    await self._write(self._error_response())
+            raise
+        if not self._started:
+            # No response (or the app raised before its start): hypercorn answers 500.
+            self._closing = True
+            refusal = self._refused()  # _receive may have set it while the app ran
+            if refusal is not None:
+                await self._write(refusal.response())
+            else:
+                await self._write(self._error_response())
+                self._log(scope, {"status": 500, "headers": []})
+            return False
+        if not self._done or self._gone or self._refused() is not None:
+            return False  # a response cut short, a peer gone, a bad body: close
+        if self._body_left:
+            if self._continue or self._closing:
+                return False  # the client waits for "100 Continue": it sends no body
+            # A body the app did not read: read past it to the next request, as
+            # hypercorn's path does (closing with unread bytes would reset the
+            # connection under the answer just written).
+            return await self._skip_body()
+        return not self._closing
+
+    async def _skip_body(self) -> bool:
+        try:
+            while True:
+                event = self.framer.next_event()
+                if event is NEED_DATA:
+                    self.framer.feed(await self._read())
+                elif event is END:
+                    self._body_left = False
+                    return True
+        except (Refusal, Truncated):
+            return False
+
+    def _error_response(self) -> bytes:
+        """hypercorn's answer for an app that failed before its response started."""
+        return (
+            _status_line(500)
+            + self.server.headers
+            + b"content-length: 0\r\nconnection: close\r\n\r\n"
+        )
+
+    def _refused(self) -> Refusal | None:
+        return self._refusal
+
+    def _log(self, scope: Any, response: Any) -> None:
+        access = self.server.access
+        if access is not None:
+            access(scope, response, time.time() - self._start_time)
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._delivered and not self._body_left:
+            self._delivered = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        if self._body_left and self._refusal is None:
+            if self._continue:
+                self._continue = False
+                if not self._started:
+                    await self._write(_CONTINUE)
+            try:
+                return await self._next_body()
+            except Refusal as refusal:
+                self._refusal = refusal
+                self._body_left = False
+                client = self.client[0] if self.client else ""
+                self.server.rules.log.warning(
+                    "Invalid request from ip=%s: %s", client, refusal.detail
+                )
+                return _DISCONNECT
+            except Truncated:
+                self._body_left = False
+                self._gone = True
+                return _DISCONNECT
+        if self._done or self._gone or self._refusal is not None:
+            return _DISCONNECT
+        await self._until_disconnect()
+        return _DISCONNECT
+
+    async def _next_body(self) -> dict[str, Any]:
+        framer = self.framer
+        while True:
+            event = framer.next_event()
+            if event is NEED_DATA:
+                framer.feed(await self._read())
+                continue
+            if event is END:
+                self._body_left = False
+                self._delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            assert isinstance(event, Data)
+            body = event.data
+            # The rest of a small body is often in the same read: say it is the last.
+            following = framer.next_event()
+            if following is END:
+                self._body_left = False
+                self._delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            if isinstance(following, Data):
+                body += following.data
+            return {"type": "http.request", "body": body, "more_body": True}
+
+    async def _until_disconnect(self) -> None:
+        """Wait for the peer to close, keeping what it sends meanwhile (a next request)."""
+        buffered = 0
+        while True:
+            data = await self._read()
+            if not data:
+                self._gone = True
+                return
+            self.framer.feed(data)
+            buffered += len(data)
+            if buffered > READ_AHEAD:
+                await trio.sleep_forever()  # as hypercorn: a client that pipelines waits
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and not self._started and self._response is None:
+            self._response = message
+            return
+        if kind == "http.response.body" and self._response is not None and not self._done:
+            await self._send_body(message)
+            return
+        state = ASGIHTTPState.RESPONSE if self._response is not None else ASGIHTTPState.REQUEST
+        raise UnexpectedMessageError(state, kind)
+
+    async def _send_body(self, message: dict[str, Any]) -> None:
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        if not self._started:
+            data = self._response_head(body, more)
+            self._started = True
+        else:
+            data = b""
+        if body and not self._suppress:
+            if self._length is not None:
+                self._sent += len(body)
+                if self._sent > self._length:
+                    self._closing = True
+                    raise RuntimeError("the app sent more than its Content-Length")
+                data += body
+            elif self._chunked:
+                data += b"%x\r\n%b\r\n" % (len(body), body)
+            else:
+                data += body
+        if not more:
+            if self._chunked and not self._suppress:
+                data += b"0\r\n\r\n"
+            elif self._length is not None and self._sent < self._length and not self._suppress:
+                self._closing = True  # fewer bytes than announced: only a close ends it
+            self._done = True
+        if data:
+            await self._write(data)
+        if self._done:
+            self._log(self._log_scope, self._response)
+
+    def _response_head(self, body: bytes, more: bool) -> bytes:
+        """Status line and headers; decides the framing (see the module docstring)."""
+        response = self._response
+        status = int(response["status"])
+        self._status = status
+        head = self._head
+        self._suppress = head.method == b"HEAD" or status < 200 or status in _NO_BODY_STATUSES
+        self._length = None
+        self._chunked = False
+        self._sent = 0
+        lines = [_status_line(status)]
+        length: bytes | None = None
+        close = self._closing
+        said_close = False
+        for name, value in response.get("headers", ()):
+            name = bytes(name).strip()
+            value = bytes(value).strip()
+            if _invalid_header(name, value):
+                raise ValueError(f"invalid response header {name!r}: {value!r}")
+            lower = name.lower()
+            if lower == b"content-length":
+                length = value
+                continue
+            if lower == b"transfer-encoding":
+                continue  # the framing is ours to decide
+            if lower == b"connection" and b"close" in value.lower():
+                close = said_close = True
+            lines.append(name + b": " + value + b"\r\n")
+        if length is not None:
+            if not length.isdigit():
+                raise ValueError(f"invalid Content-Length {length!r}")
+            self._length = int(length)
+            lines.append(b"content-length: " + length + b"\r\n")
+        elif self._suppress and head.method != b"HEAD":
+            pass  # 1xx, 204, 304: no body, no framing header
+        elif not more and head.method != b"HEAD":
+            self._length = len(body)
+            lines.append(b"content-length: %d\r\n" % self._length)
+        elif head.version == "1.1":
+            self._chunked = True
+            lines.append(b"transfer-encoding: chunked\r\n")
+        else:
+            close = True  # HTTP/1.0 and no length: the close ends the body
+        if self.served + 1 >= self.server.max_requests:
+            close = True
+        if close:
+            self._closing = True
+            if not said_close:
+                lines.append(b"connection: close\r\n")
+        lines.append(self.server.headers)
+        lines.append(b"\r\n")
+        return b"".join(lines)
