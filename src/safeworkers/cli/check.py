@@ -237,8 +237,9 @@ def boot(
     """Start ``app`` under ``cand``, send ``GET path``, stop; what happened.
 
     ``pythonpath``: where the app is imported from (default: the current directory).
-    ``refusal``: why the worker cannot serve the app; gunicorn's own workers are
-    then not booted (they would hang or die with another library's error).
+    ``refusal``: why the worker cannot serve the app (ours refuse by themselves at
+    boot); gunicorn's own thread workers are then not booted (they would hang until
+    the timeout), and its other failures are given with that reason.
     """
     from safeworkers import testing
     from safeworkers.facts import process
@@ -251,8 +252,9 @@ def boot(
         extra = f" (pip install 'safeworkers[{cand.extra}]')" if cand.extra else ""
         result.cause = f"{', '.join(missing)} not installed{extra}"
         return result
-    if refusal is not None and not cand.worker.startswith(registry.PREFIX):
-        result.cause = f"refused, not booted: {refusal}"
+    row = registry.find(cand.worker, cand.server)
+    if refusal is not None and row is not None and row.threads and not row.ours:
+        result.cause = f"not booted (it would hang until the timeout): {refusal}"
         return result
     started = time.monotonic()
     server = testing.start(
@@ -287,6 +289,12 @@ def boot(
         server.stop(timeout=5)
         result.seconds = round(time.monotonic() - started, 2)
     result.notes = [m.group(1) for m in _DRIVER_WARNING.finditer(server.log)]
+    if (
+        refusal is not None
+        and result.status == "fails"
+        and not cand.worker.startswith(registry.PREFIX)
+    ):
+        result.cause = f"{refusal} (the boot: {result.cause})"
     return result
 
 

@@ -270,10 +270,14 @@ def effect(driver: Driver, library: Library) -> str:
     )
 
 
+def place(where: str) -> str:
+    """``at app.py:3`` for a file:line; a sentence (``imported while ...``) as it is."""
+    return where if " " in where else f"at {where}"
+
+
 def warning(driver: Driver, library: Library, where: str) -> str:
     """The boot warning for a driver that will block this green worker."""
-    at = where if where[:1].isalpha() and " " in where else f"at {where}"
-    return f"{driver.name} ({at}) {effect(driver, library)}. Cure: {driver.cure}"
+    return f"{driver.name} ({place(where)}) {effect(driver, library)}. Cure: {driver.cure}"
 
 
 def outlook(

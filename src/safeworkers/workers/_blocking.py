@@ -173,8 +173,9 @@ class HubWatch:
         again = f" ({left_out} more times since the last report)" if left_out else ""
         lines = "".join(traceback.format_list(stack[-STACK_LIMIT:])).rstrip()
         self.log.warning(
-            "safeworkers %s: a greenlet held %s's hub for %.2f s (SAFEWORKERS_BLOCKING_WARN=%g): "
-            "nothing else ran in this worker meanwhile; at %s%s. Stack, innermost last:\n%s",
+            "safeworkers %s: a greenlet held %s's hub for at least %.2f s "
+            "(SAFEWORKERS_BLOCKING_WARN=%g): nothing else ran in this worker meanwhile; "
+            "at %s%s. Stack, innermost last:\n%s",
             self.name,
             self.green.library,
             held,

@@ -58,12 +58,12 @@ def _apply(worker: Any, driver: drivers.Driver, library: Library, where: str) ->
             f"{driver.name} waits)",
         )
     worker.log.info(
-        "safeworkers %s: applied %s: %s (at %s) now waits on %s's hub instead of blocking it "
+        "safeworkers %s: applied %s: %s (%s) now waits on %s's hub instead of blocking it "
         "(SAFEWORKERS_GREEN_DRIVERS=0 turns this off)",
         _name(worker),
         cure,
         driver.name,
-        where,
+        drivers.place(where),
         library,
     )
     return True
