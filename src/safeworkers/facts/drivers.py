@@ -97,8 +97,8 @@ DRIVERS: tuple[Driver, ...] = (
         ("psycopg2",),
         ("psycopg2", "psycopg2-binary"),
         "PostgreSQL",
-        "psycogreen's wait callback (pip install psycogreen; GeventWorker and EventletWorker "
-        "apply it by themselves)",
+        "psycogreen's wait callback (pip install psycogreen; GeventWorker applies it by "
+        "itself; under EventletWorker, eventlet.monkey_patch() sets eventlet's own)",
         MappingProxyType(
             {
                 "gevent": "psycogreen.gevent:patch_psycopg",

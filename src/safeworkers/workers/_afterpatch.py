@@ -121,8 +121,11 @@ def takes_worker(hook: Callable[..., Any], where: str) -> bool:
         return False
     except TypeError:
         pass
+    parameters = ", ".join(
+        str(p.replace(annotation=p.empty)) for p in signature.parameters.values()
+    )
     raise HookError(
-        f"{where} takes {signature}: an after-patch hook is called as {ACCEPTED}; wrap the call "
+        f"{where} takes ({parameters}): an after-patch hook is called as {ACCEPTED}; wrap the call "
         "in a function of yours that takes the worker (or nothing)"
     )
 

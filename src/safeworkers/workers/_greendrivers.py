@@ -74,13 +74,21 @@ def before_load(worker: Any, library: Library) -> None:
     code = worker.safeworkers_code()
     places = dict(code.driver_places())
     setattr(worker, _PLACES, places)
-    if not worker.safeworkers_settings.green_drivers:
-        return
+    cure = worker.safeworkers_settings.green_drivers
     for name, where in places.items():
         driver = drivers.by_name(name)
         if driver in drivers.imported() and drivers.state(driver, library) == "green":
-            continue  # the after-patch hook (or the app's own code) did it
-        if drivers.installed(driver):
+            # The after-patch hook did it, or the library itself (eventlet.monkey_patch()
+            # makes psycopg2 green when it is installed).
+            worker.log.info(
+                "safeworkers %s: %s (%s) waits on %s's hub already",
+                _name(worker),
+                driver.name,
+                drivers.place(where),
+                library,
+            )
+            continue
+        if cure and drivers.installed(driver):
             _apply(worker, driver, library, where)
 
 
