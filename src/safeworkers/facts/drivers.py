@@ -191,7 +191,7 @@ HINTS: Mapping[str, str] = MappingProxyType(
         "postgresql://": "psycopg2",
         "postgres://": "psycopg2",
         "postgresql+psycopg2://": "psycopg2",
-        "postgresql+psycopg://": "psycopg",
+        "postgresql+psycopg://": "psycopg (3)",
         "mysql://": "mysqlclient",
         "mysql+mysqldb://": "mysqlclient",
         "mssql+pymssql://": "pymssql",
