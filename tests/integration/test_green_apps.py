@@ -109,14 +109,14 @@ def django_project(directory: Path) -> Path:
         text.replace(
             "path('admin/', admin.site.urls),",
             "path('admin/', admin.site.urls),\n    path('polls/', include('polls.urls')),",
-        )  # fmt: skip
+        )
     )
     settings = project / "mysite" / "settings.py"
     settings.write_text(
         settings.read_text().replace(
             "'django.contrib.staticfiles',",
             "'django.contrib.staticfiles',\n    'polls.apps.PollsConfig',",
-        )  # fmt: skip
+        )
     )
     assert "include('polls.urls')" in urls.read_text()
     assert "polls.apps.PollsConfig" in settings.read_text()

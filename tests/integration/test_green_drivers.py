@@ -11,6 +11,7 @@ shape of the answer, never a duration, is asserted. The wall time is printed
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -59,7 +60,7 @@ def all_at_once(intervals: list[tuple[float, float]]) -> bool:
 def one_at_a_time(intervals: list[tuple[float, float]]) -> bool:
     """No two requests waited at the same moment."""
     ordered = sorted(intervals)
-    return all(prev_end <= start for (_, prev_end), (start, _) in zip(ordered, ordered[1:]))
+    return all(prev_end <= start for (_, prev_end), (start, _) in itertools.pairwise(ordered))
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,8 @@ def grpc_server() -> Iterator[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stdin is not None
     try:
         port = int(proc.stdout.readline())
         yield f"127.0.0.1:{port}"

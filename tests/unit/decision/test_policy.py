@@ -788,6 +788,7 @@ def test_refusals_for_a_self_patching_app() -> None:
     for worker in registry.WORKERS:
         refusal = policy.refusal(worker, "gevent", where)
         if worker.threads or worker.patches == "eventlet":
-            assert refusal is not None and "-k safeworkers.GeventWorker" in refusal, worker
+            assert refusal is not None, worker
+            assert "-k safeworkers.GeventWorker" in refusal, worker
         else:
             assert refusal is None, worker

@@ -11,10 +11,13 @@ def test_every_driver_names_its_modules_distributions_and_a_cure() -> None:
     names = [d.name for d in drivers.DRIVERS]
     assert len(set(names)) == len(names)
     for driver in drivers.DRIVERS:
-        assert driver.modules and driver.distributions and driver.cure
+        assert driver.modules
+        assert driver.distributions
+        assert driver.cure
         for library, cure in driver.auto.items():
             assert library in ("gevent", "eventlet")
-            assert cure.count(":") == 1 and driver.cure_distribution
+            assert cure.count(":") == 1
+            assert driver.cure_distribution
     assert set(drivers.HINTS.values()) <= set(names)
     assert drivers.for_module("psycopg2.extras") is drivers.by_name("psycopg2")
     assert drivers.for_module("psycopg") is drivers.by_name("psycopg (3)")
@@ -35,8 +38,10 @@ def test_state_reads_the_drivers_own_records() -> None:
     assert drivers.state(grpc, "eventlet", activated) == "blocks"
     psycopg = drivers.by_name("psycopg (3)")
     wait_c = object()
-    assert drivers.state(psycopg, "eventlet", {"psycopg.waiting": SimpleNamespace(wait=wait_c, wait_c=wait_c)}) == "blocks"  # fmt: skip
-    assert drivers.state(psycopg, "gevent", {"psycopg.waiting": SimpleNamespace(wait=print, wait_c=wait_c)}) == "green"  # fmt: skip
+    c_waits = {"psycopg.waiting": SimpleNamespace(wait=wait_c, wait_c=wait_c)}
+    select_waits = {"psycopg.waiting": SimpleNamespace(wait=print, wait_c=wait_c)}
+    assert drivers.state(psycopg, "eventlet", c_waits) == "blocks"
+    assert drivers.state(psycopg, "gevent", select_waits) == "green"
     assert drivers.state(drivers.by_name("mysqlclient"), "gevent", {}) == "blocks"
 
 
