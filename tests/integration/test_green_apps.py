@@ -179,9 +179,9 @@ def test_a_busy_loop_holding_the_hub_is_logged_and_counted(worker: str) -> None:
     assert "busy_app.py:14 in spin" in reports[0]
     stack = log.split(reports[0], 1)[1]
     assert 'busy_app.py", line 14, in spin' in stack
-    ours = [m for m in metrics if m.startswith("safeworkers.hub.")]
-    assert ours.count("safeworkers.hub.blocked:1|c|@1.0") == 2, metrics
-    assert sum(m.startswith("safeworkers.hub.blocked_ms:") and m.endswith("|ms") for m in ours) == 2
+    ours = [m for m in metrics if m.startswith("safeworkers_hub_")]
+    assert ours.count("safeworkers_hub_blocked:1|c|@1.0") == 2, metrics
+    assert sum(m.startswith("safeworkers_hub_blocked_ms:") and m.endswith("|ms") for m in ours) == 2
 
 
 def test_an_idle_or_yielding_worker_reports_nothing() -> None:

@@ -18,8 +18,8 @@ used safely: how long the hub was held, the app's innermost frame first
 (``file:line in function``), then the stack. Reports are rate-limited per
 site (that first frame): once per :data:`REPORT_EVERY` seconds, the next one
 saying how many were left out. When gunicorn's statsd logger is configured
-(``--statsd-host``), every block is counted (``safeworkers.hub.blocked``)
-and timed (``safeworkers.hub.blocked_ms``), rate limit or not.
+(``--statsd-host``), every block is counted (``safeworkers_hub_blocked``)
+and timed (``safeworkers_hub_blocked_ms``), rate limit or not.
 
 One implementation for gevent and eventlet: gevent's own monitor thread
 prints every greenlet's stack to stderr, and eventlet's
@@ -192,9 +192,9 @@ class HubWatch:
         increment = getattr(self.log, "increment", None)
         timer = getattr(self.log, "timer", None) or getattr(self.log, "histogram", None)
         if increment is not None:
-            increment("safeworkers.hub.blocked", 1)
+            increment("safeworkers_hub_blocked", 1)
         if timer is not None:
-            timer("safeworkers.hub.blocked_ms", round(held * 1000, 1))
+            timer("safeworkers_hub_blocked_ms", round(held * 1000, 1))
 
 
 def start(worker: Any, library: str) -> HubWatch | None:
