@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine with nothing but python3:
 #   make run   - create .venv, install, serve the demo app with AutoWorker
-#   make test  - create .venv, install, run ruff, mypy and pytest
+#   make test  - create .venv, install, run ruff, actionlint, mypy, the distributions'
+#                check and pytest
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,9 +10,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # pytest workers: the reference machine has 2 cores.
 JOBS   ?= 2
-LINTED := $(wildcard src tests examples bench noxfile.py)
+LINTED := $(wildcard src tests examples bench noxfile.py .ci/check_dist.py)
 
-.PHONY: run test lint typecheck pytest venv clean bench test-gunicorn configs soak pythons pythons-all
+.PHONY: run test lint typecheck pytest dist venv clean bench test-gunicorn configs soak pythons pythons-all
 
 venv: $(STAMP)
 
@@ -31,9 +32,12 @@ run: $(STAMP)
 	$(BIN)/gunicorn --chdir examples/apps --bind $(HOST):$(PORT) \
 		-k safeworkers.AutoWorker demo_wsgi:app
 
+# actionlint: the GitHub workflows (.github/workflows), which cannot run here; with
+# shellcheck on PATH (.ci/run installs it) it checks their shell steps too.
 lint: $(STAMP)
 	$(BIN)/ruff check --output-format concise $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/actionlint .github/workflows/*.yml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -44,9 +48,15 @@ pytest: $(STAMP)
 	$(BIN)/python -m compileall -q $(COMPILED) >/dev/null
 	$(BIN)/pytest -n $(JOBS) --timeout 180
 
+# The sdist and the wheel, built and checked as an index and a user would: twine
+# check --strict, the wheel's contents (the .pth start-up hook), installed in a
+# throwaway venv (.ci/check_dist.py; the release workflow runs the same).
+dist: $(STAMP)
+	$(BIN)/python .ci/check_dist.py --out dist
+
 # The whole suite on this venv's Python, then a fast subset (unit, guard
 # matrix, one real server per worker) on the other supported Pythons.
-test: lint typecheck pytest pythons
+test: lint typecheck dist pytest pythons
 
 pythons: $(STAMP)
 	$(BIN)/nox -s subset
@@ -77,7 +87,7 @@ configs: $(STAMP)
 	$(BIN)/safeworkers template hypercorn -o examples/configs/hypercorn --app demo_asgi:app --force
 
 clean:
-	rm -rf $(VENV) .nox .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox .mypy_cache .pytest_cache .ruff_cache dist
 
 # The worker tests against another gunicorn release line, e.g.
 #   make test-gunicorn GUNICORN=23   (or 25; CI runs the newest through `make test`)
@@ -85,7 +95,7 @@ GUNICORN ?= 25
 GVENV    := .venv-gunicorn$(GUNICORN)
 WORKER_TESTS ?= tests/integration/test_workers.py tests/integration/test_eventlet_worker.py \
 	tests/integration/test_trio_worker.py tests/integration/test_sockets_wiring.py \
-	tests/integration/test_after_patch.py
+	tests/integration/test_after_patch.py tests/integration/test_template_starts.py
 
 $(GVENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(GVENV)

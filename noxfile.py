@@ -8,6 +8,9 @@ session costs seconds, not minutes, to set up.
     .venv/bin/nox -s tests-3.12     # on one of them
     .venv/bin/nox -s subset         # CI: a fast subset on the three Pythons
                                     # `make test` does not run (make pythons)
+
+Hosted CI (.github/workflows/ci.yml) runs the subset on one Python per runner,
+3.14 and 3.14t included: ``nox -s subset --force-python 3.14``.
 """
 
 from __future__ import annotations

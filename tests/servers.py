@@ -8,8 +8,9 @@ directory, run from the repository root, and can import the test apps
 with gunicorn 23 or 25 and safeworkers installed): see ``make test-gunicorn``.
 
 ``fake_platform="darwin"`` (or ``"freebsd14"``) is safeworkers.testing's
-``simulate``. tests/harness/site (a ``sitecustomize`` on ``PYTHONPATH``) adds
-the test-only switches ``SWTEST_BLOCK_IMPORTS`` and ``SWTEST_REMOVE_EPOLL``.
+``simulate``, where this host is another platform (natively on a real Mac).
+tests/harness/site (a ``sitecustomize`` on ``PYTHONPATH``) adds the test-only
+switches ``SWTEST_BLOCK_IMPORTS`` and ``SWTEST_REMOVE_EPOLL``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from safeworkers.testing import (
     free_port,
     gunicorn_has_option,
 )
+from tests import markers
 
 __all__ = [
     "APPS",
     "BIN",
+    "PYTHONPATH",
     "ROOT",
     "SITE",
     "TEST_APPS",
@@ -73,6 +76,7 @@ def gunicorn_version(exe: str | None = None) -> tuple[int, ...]:
 def _env(fake_platform: str | None, extra: dict[str, str] | None) -> dict[str, str]:
     """The environment of a test process (for tests that start one by hand)."""
     env = testing._child_env({**QUIET, **(extra or {})}, PYTHONPATH, None, keep_settings=False)
+    fake_platform = markers.simulated(fake_platform)
     if fake_platform:
         env["SWTEST_FAKE_PLATFORM"] = fake_platform
     return env
@@ -89,20 +93,22 @@ def gunicorn(
     ready_timeout: float = 30.0,
     gunicorn_bin: str | Path | None = None,
     bind_via_env: bool = False,
+    pythonpath: Sequence[Path] = PYTHONPATH,
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
-    """``safeworkers.testing.gunicorn`` with the suite's paths and gunicorn."""
+    """``safeworkers.testing.gunicorn`` with the suite's paths (or others) and gunicorn."""
     with testing.gunicorn(
         app,
         *args,
         unix=unix,
-        simulate=fake_platform,
+        simulate=markers.simulated(fake_platform),
         env={**QUIET, **(env or {})},
         wait=wait,
         ready_timeout=ready_timeout,
         gunicorn_bin=gunicorn_bin or gunicorn_exe(),
         bind_via_env=bind_via_env,
-        cwd=ROOT,
-        pythonpath=PYTHONPATH,
+        cwd=cwd,
+        pythonpath=pythonpath,
     ) as server:
         yield server
 
@@ -121,7 +127,7 @@ def hypercorn(
     with testing.hypercorn(
         app,
         *args,
-        simulate=fake_platform,
+        simulate=markers.simulated(fake_platform),
         env={**QUIET, **(env or {})},
         wait=wait,
         ready_timeout=ready_timeout,

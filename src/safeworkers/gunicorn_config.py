@@ -14,6 +14,13 @@ Settings (each can be overridden on the command line, or in your own
 - ``workers``: ``WEB_CONCURRENCY``, else 2 x CPUs + 1 (gunicorn's advice);
 - ``keepalive`` 5 s, ``timeout`` 30 s, ``graceful_timeout`` 30 s;
 - ``forwarded_allow_ips``: loopback only, never ``*``: trust the proxy you run;
+- ``control_socket`` (gunicorn >= 25.1, for ``gunicornc``): in the service's own
+  runtime directory, ``$RUNTIME_DIRECTORY/gunicorn.ctl`` (systemd sets the
+  variable for ``RuntimeDirectory=``; the container templates point it at a
+  writable volume), and off (``control_socket_disable``) where there is none:
+  gunicorn's default path is one per user, shared by all of that user's apps,
+  and logs an error at every start where the home is not writable. To place
+  it yourself, set both names in your config; older gunicorns ignore them;
 - ``post_fork``: installs the Trio import guard in workers of gunicorn's own
   gevent class (``-k gevent``), before it patches. Ours install it
   themselves. (gunicorn <= 25's ``-k eventlet`` patches when its module is
@@ -29,6 +36,8 @@ from safeworkers.deploy import environ as _environ
 
 __all__ = [
     "bind",
+    "control_socket",
+    "control_socket_disable",
     "forwarded_allow_ips",
     "graceful_timeout",
     "keepalive",
@@ -48,6 +57,8 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 30
 forwarded_allow_ips = "127.0.0.1,::1"
+control_socket = _environ.control_socket()
+control_socket_disable = not control_socket
 
 
 def bind_from_environment(default: str = _environ.DEFAULT_BIND) -> list[str]:
@@ -72,9 +83,12 @@ def on_starting(server: Any) -> None:
     the worker class, and just before gunicorn creates the listeners itself.
     """
     cfg = server.cfg
+    control = ""
+    if "control_socket" in cfg.settings:  # gunicorn >= 25.1
+        control = " control_socket=" + ("off" if cfg.control_socket_disable else cfg.control_socket)
     _environ.say(
         f"gunicorn config: worker_class={cfg.worker_class_str} bind={','.join(cfg.bind)} "
-        f"workers={cfg.workers}"
+        f"workers={cfg.workers}{control}"
     )
     if not _settings.mptcp or server.LISTENERS:
         return

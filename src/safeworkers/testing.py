@@ -405,7 +405,7 @@ def start(
         argv = [exe] + ([] if bind_via_env or bind_by_config else ["--bind", bind])
         if server == "gunicorn":
             argv += ["--graceful-timeout", str(graceful_timeout)]
-            # gunicorn >= 27 opens a control socket at a fixed path that parallel servers share.
+            # gunicorn >= 25.1 opens a control socket at a fixed path that parallel servers share.
             if gunicorn_has_option("--no-control-socket", exe):
                 argv.append("--no-control-socket")
         if worker:

@@ -3,7 +3,8 @@
 Monkey-patching is process-wide and irreversible, so every scenario gets its
 own interpreter. ``bootstrap.py`` (run as the child's main script) sets the
 scene in the order a real worker does: platform simulation first (it stands
-for the machine), then the safeworkers guard (as our workers install it),
+for the machine; none where this host is that platform), then the safeworkers
+guard (as our workers install it),
 then the patcher, then the scenario code. The child prints one JSON line
 describing the outcome.
 
@@ -58,15 +59,24 @@ def run(
     timeout: float = 60,
 ) -> Outcome:
     """Run ``code`` in a fresh interpreter; ``code`` may set ``result``."""
+    # Here, not at the top: the child imports this package too, and must not import
+    # pytest (which markers needs) before it patches.
+    from tests import markers
+    from tests.harness import simulate
+
     assert patch in PATCHES, patch
     assert platform in PLATFORMS, platform
     assert guard in GUARDS, guard
+    refusal = markers.platform_refusal(platform)
+    assert refusal is None, refusal  # the test skips first: markers.needs_linux
     child_env = dict(os.environ)
     child_env.update(env or {})
     child_env["PYTHONWARNINGS"] = "ignore"
     root = str(HERE.parent.parent)
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, child_env.get("PYTHONPATH")]))
-    config = {"patch": patch, "platform": platform, "guard": guard, "code": code}
+    # Simulated where this host is another platform; natively on a real Mac or BSD box.
+    fake = simulate.FAKE_PLATFORMS[platform] if markers.simulated(platform) else None
+    config = {"simulate": fake, "patch": patch, "guard": guard, "code": code}
     proc = subprocess.run(
         [sys.executable, str(BOOTSTRAP), json.dumps(config)],
         capture_output=True,

@@ -22,8 +22,8 @@ def patch(patcher: str) -> None:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    if config["platform"] in simulate.FAKE_PLATFORMS:
-        simulate.install(simulate.FAKE_PLATFORMS[config["platform"]])
+    if config["simulate"]:
+        simulate.install(config["simulate"])
     if config["guard"] != "without":
         import safeworkers.guard
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from safeworkers import testing
 from tests import servers
 
 CONFIGS = servers.ROOT / "examples" / "configs"
@@ -82,6 +84,54 @@ def run(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None 
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{' '.join(argv)} failed ({done.returncode}):\n{output}"
     return output
+
+
+def unwritable_home(directory: Path) -> dict[str, str]:
+    """``HOME`` naming a regular file: a home nobody, root included, can make ``.gunicorn`` in.
+
+    What a service meets with a read-only root filesystem or no home of its own;
+    gunicorn >= 25.1 puts its control socket in ``~/.gunicorn`` unless told otherwise.
+    """
+    home = directory / "home"
+    home.write_text("a file, not a directory: nothing can be made under it\n")
+    return {"HOME": str(home)}
+
+
+def service_env() -> dict[str, str]:
+    """Our environment as a service manager starts a service: no ``XDG_RUNTIME_DIR`` (a
+    login session's) and none of the session's ``SAFEWORKERS_*`` settings."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SAFEWORKERS_") and k != "XDG_RUNTIME_DIR"
+    }
+
+
+def assert_control_socket(server: testing.Server, path: Path | None) -> None:
+    """gunicorn's control socket listens at ``path``, or (None) is off.
+
+    Waits for gunicorn to say so, which it does once its first workers are up: "off" is
+    said at the debug log level only (``--log-level debug``). Stopped before, gunicorn
+    would not log that it failed either. gunicorn < 25.1 has no control socket.
+    """
+    if not testing.gunicorn_has_option("--no-control-socket"):
+        assert "Control socket" not in server.log, server.log
+        return
+    server.wait_for_log(
+        f"Control socket listening at {path}" if path is not None else "Control socket disabled"
+    )
+
+
+#: An error line that is none: gunicorn < 24 logs each worker it stops on HUP or TERM so.
+_NOT_AN_ERROR = re.compile(r"\[ERROR\] Worker \(pid:\d+\) was sent SIGTERM!")
+
+
+def assert_no_error(log: str) -> None:
+    """Nothing went wrong: no error line (gunicorn's "[ERROR] Control server error"), no
+    traceback."""
+    errors = [line for line in log.splitlines() if "[ERROR]" in line]
+    assert [line for line in errors if not _NOT_AN_ERROR.search(line)] == [], log
+    assert "Traceback" not in log, log
 
 
 def unit_sections(text: str) -> dict[str, dict[str, str]]:

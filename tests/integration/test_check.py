@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import servers
+from tests import markers, servers
 
 CLI = str(servers.BIN / "safeworkers")
 
@@ -34,6 +34,7 @@ def check(*args: str, cwd: Path = servers.TEST_APPS) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+@markers.real_platform
 def test_flask_httpx_on_simulated_macos_matrix() -> None:
     """The field failure: gunicorn's gevent dies on macOS, ours serve; AutoWorker's pick serves."""
     code, output = check("flask_httpx:app", "--simulate", "darwin", "--json")

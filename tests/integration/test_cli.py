@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import servers
+from tests import markers, servers
 from tests.expect import FASTEST
 
 CLI = str(servers.BIN / "safeworkers")
@@ -43,7 +43,7 @@ def test_doctor_imports_only_what_it_reports_on() -> None:
 def test_doctor_text_lists_findings_and_strict_fails_on_warnings() -> None:
     code, output = servers.run_to_exit([CLI, "doctor"])
     assert code == 0
-    assert "trio backend  epoll (usable)" in output
+    assert f"trio backend  {markers.TRIO_BACKEND} (usable)" in output
     # --strict fails exactly when there are warnings (here: only the environment's
     # eventlet import chain, where it exists; gunicorn >= 26 without eventlet is info).
     _, facts = servers.run_to_exit([CLI, "doctor", "--json"])
@@ -53,6 +53,7 @@ def test_doctor_text_lists_findings_and_strict_fails_on_warnings() -> None:
     assert code == (1 if warnings else 0)
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 @pytest.mark.parametrize(
     ("app", "args", "expected"),
     [
@@ -72,6 +73,7 @@ def test_recommend(app: str, args: list[str], expected: str) -> None:
     assert "run: " in output
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 @pytest.mark.parametrize(
     ("app", "message"),
     [
@@ -92,6 +94,7 @@ def test_recommend_bad_target(app: str, message: str) -> None:
     assert "Traceback" not in output
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 def test_recommend_never_prints_threads_with_syncworker() -> None:
     """gunicorn swaps '...SyncWorker' with --threads > 1 for its own gthread."""
     code, output = servers.run_to_exit(
@@ -111,6 +114,7 @@ def create_app(name):
 """
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 def test_recommend_takes_what_gunicorn_takes(tmp_path: Path) -> None:
     """A factory call with arguments, from --chdir, and a bare module (MODULE:application);
     the printed command runs in a shell as printed."""
@@ -152,6 +156,7 @@ def app(environ, start_response):
 """
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 def test_recommend_agrees_with_autoworker_when_a_library_patches_at_import(
     tmp_path: Path,
 ) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from tests import servers
+from tests import markers, servers
 
 GUNICORN_CONFIG = ("-c", "python:safeworkers.gunicorn_config")
 HYPERCORN_CONFIG = ("--config", "python:safeworkers.hypercorn_config")
 
 
+@markers.needs_posix
 def test_gunicorn_config_serves_with_autoworker() -> None:
     """The printed line shows what is in force: -w on the command line beats WEB_CONCURRENCY."""
     env = {"WEB_CONCURRENCY": "3"}
@@ -29,6 +30,7 @@ def test_gunicorn_config_serves_with_autoworker() -> None:
         assert "workers=3" not in server.log
 
 
+@markers.needs_posix
 def test_gunicorn_config_bad_port_is_one_clear_line() -> None:
     # (A bad WEB_CONCURRENCY never reaches us: gunicorn itself int()s it on import.)
     code, output = servers.run_to_exit(
@@ -53,6 +55,7 @@ def test_hypercorn_config_bad_web_concurrency_is_one_clear_line() -> None:
     assert "Traceback" not in output
 
 
+@markers.needs_posix
 def test_gunicorn_config_guards_upstream_gevent_workers() -> None:
     """`-k gevent` from the command line overrides the config; the hook still guards it."""
     with servers.gunicorn(

@@ -5,9 +5,12 @@
   name: 200, the worker says who it is, and the socket's mode is 0660.
 - The rendered systemd units: the .socket unit's ListenStream, SocketMode and
   Backlog make the listening socket, handed over as systemd does (LISTEN_FDS,
-  LISTEN_PID, fd 3) to the .service unit's ExecStart in its
-  WorkingDirectory, with a NOTIFY_SOCKET for Type=notify: READY=1 arrives, GET
-  answers 200, HUP (ExecReload) keeps it serving, SIGTERM stops it in time.
+  LISTEN_PID, fd 3) to the .service unit's ExecStart (with the rendered
+  gunicorn.conf.py) in its WorkingDirectory, with a NOTIFY_SOCKET for
+  Type=notify and RUNTIME_DIRECTORY for RuntimeDirectory=, and a home the
+  service cannot write: READY=1 arrives, GET answers 200, the control socket
+  is in the runtime directory, HUP (ExecReload) keeps it serving, SIGTERM
+  stops it in time, and nothing logs an error.
 """
 
 from __future__ import annotations
@@ -140,11 +143,16 @@ def test_systemd_socket_activation_with_the_rendered_units(shared_dir: Path) -> 
     sock.parent.mkdir()
     args = ["--app", "demo_wsgi:app", "--prefix", str(prefix), "--bind", f"unix:{sock}"]
     units = deploy.render("systemd", shared_dir / "units", *args)
+    (prefix / "gunicorn.conf.py").write_bytes((units / "gunicorn.conf.py").read_bytes())
     socket_unit = deploy.unit_sections((units / "webapp.socket").read_text())["Socket"]
     service = deploy.unit_sections((units / "webapp.service").read_text())["Service"]
     assert service["Type"] == "notify"
     assert socket_unit["ListenStream"] == str(sock)
     environment = dict(item.split("=", 1) for item in shlex.split(service["Environment"]))
+    # What systemd makes for RuntimeDirectory= (under /run), and says in RUNTIME_DIRECTORY.
+    runtime = shared_dir / "run" / service["RuntimeDirectory"]
+    runtime.mkdir(parents=True)
+    environment |= {"RUNTIME_DIRECTORY": str(runtime), **deploy.unwritable_home(shared_dir)}
 
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(shared_dir / "notify.sock"))
@@ -157,15 +165,13 @@ def test_systemd_socket_activation_with_the_rendered_units(shared_dir: Path) -> 
         "argv": [*shlex.split(service["ExecStart"]), "--graceful-timeout", "5", "-w", "1"],
         "environment": {**environment, "NOTIFY_SOCKET": str(shared_dir / "notify.sock")},
     }
-    if testing.gunicorn_has_option("--no-control-socket"):
-        unit["argv"].append("--no-control-socket")  # gunicorn >= 27: a fixed path otherwise
     log_path = shared_dir / "service.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", ACTIVATE, json.dumps(unit)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SAFEWORKERS_")},
+            env=deploy.service_env(),
         )
     server = testing.Server(proc, log_path, "http://localhost", uds=str(sock))
     try:
@@ -176,6 +182,7 @@ def test_systemd_socket_activation_with_the_rendered_units(shared_dir: Path) -> 
         response = server.fetch("/")
         assert response.status == 200, server.log
         assert json.loads(response.body)["worker"] == "safeworkers.SyncWorker"  # AutoWorker's pick
+        deploy.assert_control_socket(server, runtime / "gunicorn.ctl")
         # ExecReload: HUP replaces the workers; the socket stays, so it keeps serving.
         before = server.worker_pids()
         server.signal(signal.SIGHUP)
@@ -190,4 +197,4 @@ def test_systemd_socket_activation_with_the_rendered_units(shared_dir: Path) -> 
     finally:
         notify.close()
         server.stop()
-    assert "Traceback" not in server.log
+    deploy.assert_no_error(server.log)

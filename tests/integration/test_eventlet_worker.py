@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
-from tests import servers
+from tests import markers, servers
 
 WORKER = ("-k", "safeworkers.EventletWorker")
 
@@ -184,6 +184,7 @@ def loaded_libraries(pid: int) -> str:
 # --------------------------------------------------------------------------- serving
 
 
+@markers.real_platform
 @pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
 def test_serves_plain_wsgi_get_and_post(serve: Serve, unix: bool) -> None:
     with serve("wsgi_plain:app", unix=unix) as server:
@@ -428,6 +429,7 @@ def test_side_by_side_with_upstream_eventlet_worker(
         assert ours.get("/").text.startswith("GET / ")
 
 
+@markers.real_platform
 def test_macos_like_platform_boots_and_serves_flask_httpx(
     serve: Serve, upstream: servers.Server
 ) -> None:

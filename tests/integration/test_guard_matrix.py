@@ -9,9 +9,14 @@ Each cell is its own interpreter: see tests/harness.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from tests import harness
+from tests import harness, markers
+
+#: The macOS CI job runs the matrix there, natively (markers.simulated).
+pytestmark = markers.real_platform
 
 SCENARIOS = {
     "import trio": "import trio\nresult = trio.__name__",
@@ -73,7 +78,10 @@ CELLS = [
         pl,
         g,
         id=f"{p}-{pl}-{g}-{s.replace(' ', '_')}",
-        marks=() if covering(p, pl, g, s) else pytest.mark.full_matrix,
+        marks=(
+            *(() if covering(p, pl, g, s) else (pytest.mark.full_matrix,)),
+            *((markers.needs_linux,) if pl == "linux" else ()),
+        ),
     )
     for p in harness.PATCHES
     for pl in harness.PLATFORMS
@@ -101,7 +109,7 @@ def test_matrix_cell(scenario: str, patch: str, platform: str, guard: str) -> No
     if expected == "BackendUnavailable":
         assert "ImportError" in outcome.exc_mro
         assert f"monkey-patched by {patch}" in outcome.message
-        assert "platform linux" in outcome.message
+        assert f"platform {sys.platform}" in outcome.message  # the real one, simulated or not
         assert "SAFEWORKERS_GUARD=preimport" in outcome.message  # the cure is named
         assert "safeworkers.TrioWorker" in outcome.message
 
@@ -109,6 +117,7 @@ def test_matrix_cell(scenario: str, patch: str, platform: str, guard: str) -> No
 RUN_TRIO = "import trio\ntrio.run(trio.sleep, 0)\nresult = 'ran'"
 
 
+@markers.needs_linux
 def test_gevent_on_linux_imports_trio_then_fails_at_run_without_safeworkers() -> None:
     """The third failure mode: the import works, the loop does not."""
     outcome = harness.run(RUN_TRIO, patch="gevent", platform="linux", guard="without")
@@ -116,6 +125,7 @@ def test_gevent_on_linux_imports_trio_then_fails_at_run_without_safeworkers() ->
     assert "epoll" in outcome.message
 
 
+@markers.needs_linux
 def test_gevent_on_linux_with_guard_fails_at_import_with_the_reason() -> None:
     outcome = harness.run(RUN_TRIO, patch="gevent", platform="linux", guard="guard")
     assert outcome.exc_type == "BackendUnavailable"
@@ -126,7 +136,7 @@ def test_gevent_on_linux_with_guard_fails_at_import_with_the_reason() -> None:
     ("patch", "platform", "original"),
     [
         ("gevent", "macos", "NotImplementedError"),
-        ("eventlet", "linux", "AttributeError"),
+        pytest.param("eventlet", "linux", "AttributeError", marks=markers.needs_linux),
         ("eventlet", "bsd", "NotImplementedError"),
     ],
 )
@@ -173,7 +183,7 @@ def test_httpx_async_client_works_under_gevent_with_guard() -> None:
 
 def test_the_covering_cells_cover_every_triple() -> None:
     """The subset's cells: every (patch, platform, guard) and (patch, guard, scenario)."""
-    cells = [cell for cell in CELLS if not cell.marks]
+    cells = [cell for cell in CELLS if pytest.mark.full_matrix not in cell.marks]
     assert len(cells) == len(CELLS) // 3
     triples = {(p, pl, g) for _, p, pl, g in (c.values for c in cells)}
     assert len(triples) == len(harness.PATCHES) * len(harness.PLATFORMS) * len(harness.GUARDS)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from safeworkers.facts import distributions
-from tests import servers
+from tests import markers, servers
 
 SAFEWORKERS = str(servers.BIN / "safeworkers")
 PYTHON = sys.executable
@@ -38,8 +38,8 @@ def child_env(fake_platform: str | None = None, **extra: str) -> dict[str, str]:
     paths = [str(servers.SITE), str(servers.TEST_APPS), str(servers.ROOT)]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONWARNINGS"] = "ignore"
-    if fake_platform:
-        env["SWTEST_FAKE_PLATFORM"] = fake_platform
+    if markers.simulated(fake_platform):
+        env["SWTEST_FAKE_PLATFORM"] = str(fake_platform)
     env.update(extra)
     return env
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import servers
+from tests import markers, servers
 from tests.servers import BIN, Server, free_port, gunicorn, run_to_exit
 
 pytestmark = pytest.mark.skipif(
@@ -215,6 +215,7 @@ def raw_server(access_log: Path) -> Iterator[Server]:
         yield server
 
 
+@markers.real_platform
 def test_serves_raw_asgi_app_on_trio(raw_server: Server) -> None:
     info = raw_server.get("/").json()
     assert info["trio_task"].startswith("hypercorn.trio")  # a Trio task answered
@@ -328,6 +329,7 @@ def test_sigusr1_reopens_log_files(raw_server: Server, access_log: Path) -> None
 # --------------------------------------------------------------------------- transports, apps
 
 
+@markers.real_platform
 def test_unix_socket_http_and_websocket() -> None:
     with gunicorn("trio_raw:app", *WORKER, unix=True) as server:
         info = server.get("/").json()

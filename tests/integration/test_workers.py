@@ -15,12 +15,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests import servers
+import safeworkers
+from tests import markers, servers
 from tests.expect import FASTEST
 
 WORKERS = ["SyncWorker", "ThreadWorker", "GeventWorker", "AutoWorker"]
@@ -42,6 +44,7 @@ def assert_clean_log(log: str) -> None:
     assert "Traceback" not in log, log
 
 
+@markers.real_platform
 @pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix"])
 @pytest.mark.parametrize("worker", WORKERS)
 def test_serves_plain_wsgi(worker: str, unix: bool) -> None:
@@ -53,6 +56,7 @@ def test_serves_plain_wsgi(worker: str, unix: bool) -> None:
         assert_clean_log(server.log)
 
 
+@markers.real_platform
 @pytest.mark.parametrize("worker", WORKERS)
 def test_flask_app_with_module_level_httpx_client_calls_out(
     worker: str, upstream: servers.Server
@@ -64,6 +68,7 @@ def test_flask_app_with_module_level_httpx_client_calls_out(
         assert response.text.startswith("proxied: 200 GET /upstream")
 
 
+@markers.real_platform
 def test_field_failure_side_by_side_gevent_on_macos_like_platform(
     upstream: servers.Server,
 ) -> None:
@@ -162,42 +167,81 @@ def _readable_by_others(path: Path) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def gunicorn_for_nobody() -> Iterator[str]:
-    """A gunicorn whose interpreter user ``nobody`` can read, as any deployment's is.
+def _readable_copy(source: Path, target: Path, *, link: bool) -> Path:
+    """``source`` at ``target``, readable by everyone: hard links (no copy, and the same
+    files) where ``link`` and the files already are, else a copy made readable."""
+    sample = next((p for p in source.rglob("*.py") if p.is_file()), source)
+    if link and sample.stat().st_mode & stat.S_IROTH:
+        done = subprocess.run(["cp", "-al", str(source), str(target)], check=False)
+        if done.returncode == 0:
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # another filesystem: copy instead
+    shutil.copytree(source, target, symlinks=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)
+    return target
 
-    A worker that dropped privileges still imports modules lazily (on Python
-    3.13, gunicorn's ``random.seed`` imports ``_sha2``), so the interpreter's
-    standard library must be readable by that user. pyenv's interpreters
-    here live under /root (mode 0700): then the same interpreter is linked
-    (hard links, no copy) into a readable directory, and run with this
-    environment's packages.
+
+@dataclass(frozen=True)
+class NobodysView:
+    """A gunicorn, the paths its servers import from and the directory they run in, all
+    readable by user ``nobody``."""
+
+    gunicorn: str
+    pythonpath: tuple[Path, ...] = servers.PYTHONPATH
+    cwd: Path = servers.ROOT
+
+
+@pytest.fixture(scope="module")
+def readable_by_nobody() -> Iterator[NobodysView]:
+    """What user ``nobody`` must read, where it can read it, as in any deployment.
+
+    A worker that dropped privileges still imports after the drop: the app (the point of
+    the test), the modules our workers import lazily, the standard library's (Python
+    3.13's ``random.seed`` imports ``_sha2``). A checkout often is not readable by other
+    users: pyenv's interpreters under /root (mode 0700), a clone in a home directory of
+    mode 0700 (with this venv in it). What is not readable goes, linked or copied, into a
+    readable temporary directory: the interpreter, the venv's packages in a venv there,
+    this package and the test app first on the servers' path.
     """
-    if os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN") or _readable_by_others(
-        Path(sysconfig.get_paths()["stdlib"])
-    ):
-        yield servers.gunicorn_exe()
+    if os.environ.get("SAFEWORKERS_TEST_GUNICORN_BIN"):
+        yield NobodysView(servers.gunicorn_exe())
         return
-    top = Path(tempfile.mkdtemp(prefix="sw-python-"))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    packages = Path(sysconfig.get_paths()["purelib"])
+    ours = Path(safeworkers.__file__).resolve().parent
+    paths = (stdlib, packages, ours, servers.TEST_APPS)
+    if all(_readable_by_others(path) for path in paths):
+        yield NobodysView(servers.gunicorn_exe())
+        return
+    top = Path(tempfile.mkdtemp(prefix="sw-nobody-"))
     try:
         top.chmod(0o755)
-        home = top / "python"
-        try:
-            subprocess.run(["cp", "-al", sys.base_prefix, str(home)], check=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            pytest.skip(f"cannot link {sys.base_prefix} to a readable place: {exc}")
         version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        try:
+            home = Path(sys.base_prefix)
+            if not _readable_by_others(stdlib):
+                home = _readable_copy(home, top / "python", link=True)
+            if not _readable_by_others(packages):
+                packages = _readable_copy(packages, top / "site-packages", link=True)
+            pythonpath = [top / "apps"]
+            shutil.copytree(servers.TEST_APPS, top / "apps", symlinks=True)
+            if not _readable_by_others(ours):
+                _readable_copy(ours, top / "src" / ours.name, link=False)
+                pythonpath.insert(0, top / "src")  # before the venv's path to the checkout
+            subprocess.run(["chmod", "-R", "a+rX", str(top / "apps")], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"cannot make a copy of what user nobody must read: {exc}")
         env = top / "venv"
         (env / "bin").mkdir(parents=True)
         (env / "lib" / version).mkdir(parents=True)
-        (env / "lib" / version / "site-packages").symlink_to(sysconfig.get_paths()["purelib"])
+        (env / "lib" / version / "site-packages").symlink_to(packages)
         (env / "pyvenv.cfg").write_text(f"home = {home / 'bin'}\n")
         python = env / "bin" / "python"
         python.symlink_to(home / "bin" / version)
         script = env / "bin" / "gunicorn"
         script.write_text(f"#!{python}\nfrom gunicorn.app.wsgiapp import run\nrun()\n")
         script.chmod(0o755)
-        yield str(script)
+        yield NobodysView(str(script), (servers.SITE, *pythonpath), top)
     finally:
         shutil.rmtree(top, ignore_errors=True)
 
@@ -206,7 +250,7 @@ def gunicorn_for_nobody() -> Iterator[str]:
 @pytest.mark.parametrize("initgroups", [False, True], ids=["plain", "initgroups"])
 @pytest.mark.parametrize("worker", ["AutoWorker", "SyncWorker"])
 def test_app_is_imported_after_privileges_are_dropped(
-    worker: str, initgroups: bool, gunicorn_for_nobody: str
+    worker: str, initgroups: bool, readable_by_nobody: NobodysView
 ) -> None:
     try:
         nobody = pwd.getpwnam("nobody")
@@ -215,10 +259,70 @@ def test_app_is_imported_after_privileges_are_dropped(
         pytest.skip("no 'nobody' user here")
     args = ["--user", "nobody", "--group", group] + (["--initgroups"] if initgroups else [])
     with servers.gunicorn(
-        "uid_app:app", *k(worker), *args, gunicorn_bin=gunicorn_for_nobody
+        "uid_app:app",
+        *k(worker),
+        *args,
+        gunicorn_bin=readable_by_nobody.gunicorn,
+        pythonpath=readable_by_nobody.pythonpath,
+        cwd=readable_by_nobody.cwd,
     ) as server:
         text = server.get("/").text
     assert text.startswith(f"import={nobody.pw_uid} now={nobody.pw_uid}"), text
+
+
+#: What the privilege-drop cases need besides the package, and how pytest selects them.
+TOOLS = ("pytest", "pytest-timeout", "httpx")
+CASES = "test_app_is_imported_after_privileges_are_dropped"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_privilege_drop_cases_pass_from_a_private_checkout(tmp_path: Path) -> None:
+    """The four cases above, from this checkout copied into a directory of mode 0700 (as
+    home directories are on many distributions) with a venv of its own inside: nothing
+    there is readable by user nobody, whom the servers run the app as."""
+    uv = servers.BIN / "uv"
+    if not uv.exists():
+        pytest.skip("uv (the dev extra) makes the private checkout's venv")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        cwd=servers.ROOT,
+        check=False,
+    )
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout: {listed.stderr.decode().strip()}")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    checkout = home / "safeworkers"
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = servers.ROOT / name
+        if source.is_file():  # not deleted in the working tree
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, checkout / name)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    python = checkout / ".venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    for argv in (
+        [str(uv), "venv", "-q", "--python", sys.executable, str(python.parent.parent)],
+        [str(uv), "pip", "install", "-q", "--python", str(python), "-e", str(checkout), *TOOLS],
+    ):
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    this_module = str(Path(__file__).relative_to(servers.ROOT))
+    ran = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", this_module, "-k", CASES],
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "4 passed" in ran.stdout, ran.stdout
+    assert "skipped" not in ran.stdout, ran.stdout
 
 
 def test_autoworker_loads_the_app_once() -> None:

@@ -112,6 +112,8 @@ SURFACE: dict[str, tuple[str, ...]] = {
     ),
     "safeworkers.gunicorn_config": (
         "bind",
+        "control_socket",
+        "control_socket_disable",
         "forwarded_allow_ips",
         "graceful_timeout",
         "keepalive",

@@ -34,3 +34,11 @@ graceful_timeout = 30
 # The heartbeat file on a RAM disk: no disk I/O, works on read-only root filesystems.
 worker_tmp_dir = "/dev/shm"
 accesslog = "-"
+
+# gunicorn >= 25.1's control socket (gunicornc) comes from safeworkers.gunicorn_config:
+# $RUNTIME_DIRECTORY/gunicorn.ctl, in the service's own runtime directory (systemd's
+# RuntimeDirectory= sets the variable), else off. gunicorn's default path,
+# ~/.gunicorn/gunicorn.ctl, is shared by every app of one user and fails on a read-only
+# root filesystem or a home the service cannot write. To place it yourself:
+#     control_socket = "/run/webapp/gunicorn.ctl"
+#     control_socket_disable = False

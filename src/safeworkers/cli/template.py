@@ -41,7 +41,11 @@ DEFAULT_NAME = "webapp"
 
 @dataclass(frozen=True)
 class Spec:
-    """One template: its files (source in the package -> output name) and defaults."""
+    """One template: its files (source -> output name) and defaults.
+
+    A source is a file in ``templates/NAME/``, or ``OTHER/FILE`` for another
+    template's file (systemd runs with the gunicorn template's config).
+    """
 
     description: str
     files: tuple[tuple[str, str], ...]
@@ -67,8 +71,13 @@ TEMPLATES: dict[str, Spec] = {
         server="hypercorn",
     ),
     "systemd": Spec(
-        "a socket-activated, hardened service: NAME.service and NAME.socket",
-        (("unit.service", "{name}.service"), ("unit.socket", "{name}.socket")),
+        "a socket-activated, hardened service: NAME.service, NAME.socket and the "
+        "gunicorn.conf.py it runs with",
+        (
+            ("unit.service", "{name}.service"),
+            ("unit.socket", "{name}.socket"),
+            ("gunicorn/gunicorn.conf.py.in", "gunicorn.conf.py"),
+        ),
         _UNIX,
         registry.AUTO.name,
         uses_user=True,
@@ -135,11 +144,14 @@ class Params:
     bind: str | None = None  # None: the template's default
     prefix: str | None = None  # None: /srv/NAME
     user: str | None = None  # None: DynamicUser (systemd), NAME (supervisord)
+    health_path: str = "/"  # what the docker and kubernetes health checks ask for
 
 
 #: What a path may hold to go unquoted into unit files, shell lines and configs.
 _SAFE_PATH = re.compile(r"/[\w.@+/-]*")
 _SAFE_HOST = re.compile(r"[\w.:\[\]-]*")
+#: A URL path (and query) that goes unquoted into YAML and a quoted Python string.
+_SAFE_URL_PATH = re.compile(r"/[\w.~@+/%-]*(\?[\w.~@+/%=&-]*)?")
 
 
 def _check_path(option: str, value: str) -> None:
@@ -180,6 +192,11 @@ def _check(params: Params, template: str) -> None:
         _check_path("--prefix", params.prefix)
     if params.user is not None:
         _check_user(params.user)
+    if not _SAFE_URL_PATH.fullmatch(params.health_path):
+        raise TemplateError(
+            f"--health-path {params.health_path!r}: use a path that starts with / (e.g. /healthz), "
+            "of letters, digits and . _ ~ - @ + / % (a query after ?: also = and &)"
+        )
     worker = params.worker
     if worker is None:
         return  # each template's own
@@ -266,6 +283,8 @@ def context(template: str, params: Params) -> dict[str, str]:
         "port": port,
         "prefix": prefix,
         "venv": f"{prefix}/.venv",
+        "runtime_dir": f"/run/{name}",
+        "health_path": params.health_path,
         "user": params.user or name,
         "systemd_user": f"User={params.user}" if params.user else "DynamicUser=yes",
         "buffering": "on" if buffered else "off",
@@ -310,10 +329,11 @@ def render(template: str, params: Params | None = None) -> dict[str, str]:
     values = context(template, params or Params())
     from importlib import resources  # here: it is slow to import, and only rendering needs it
 
-    folder = resources.files("safeworkers") / "templates" / template
+    root = resources.files("safeworkers") / "templates"
     rendered: dict[str, str] = {}
     for source, target in TEMPLATES[template].files:
-        text = (folder / source).read_text(encoding="utf-8")
+        folder, _, file_name = source.rpartition("/")
+        text = (root / (folder or template) / file_name).read_text(encoding="utf-8")
         rendered[target.format(name=values["name"])] = _fill(text, values)
     return rendered
 
@@ -341,6 +361,7 @@ def main(args: argparse.Namespace) -> int:
         bind=args.bind,
         prefix=args.prefix,
         user=args.user,
+        health_path=args.health_path,
     )
     names = list(TEMPLATES) if args.template == "all" else [args.template]
     if args.user and args.template != "all" and not TEMPLATES[args.template].uses_user:
@@ -401,6 +422,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--user",
         help="run as this unprivileged user (systemd default: DynamicUser; supervisord and "
         "docker default: NAME)",
+    )
+    parser.add_argument(
+        "--health-path",
+        default="/",
+        metavar="PATH",
+        help="what the docker and kubernetes health checks ask for, with 'Host: localhost' "
+        "(default /)",
     )
     parser.add_argument("--force", action="store_true", help="replace files that differ")
     parser.set_defaults(func=main)

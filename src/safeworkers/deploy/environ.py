@@ -52,6 +52,26 @@ def binds(environ: Mapping[str, str] | None = None, default: str = DEFAULT_BIND)
     return [f"0.0.0.0:{int(port)}"]
 
 
+#: The control socket's name in the service's runtime directory.
+CONTROL_SOCKET = "gunicorn.ctl"
+
+
+def control_socket(environ: Mapping[str, str] | None = None) -> str:
+    """gunicorn's control socket in the service's own runtime directory, or "" for none.
+
+    The directory is ``RUNTIME_DIRECTORY``: systemd sets it for a unit's
+    ``RuntimeDirectory=`` (the first, when it names several), and the container
+    templates set it to a writable volume. gunicorn's own default
+    (``$XDG_RUNTIME_DIR/gunicorn.ctl``, else ``~/.gunicorn/gunicorn.ctl``) is one
+    path per user, which every app of that user takes from the last one started,
+    and fails with an error line on every start where the home is not writable
+    (a read-only root filesystem, a service user without a home).
+    """
+    env = os.environ if environ is None else environ
+    directory = env.get("RUNTIME_DIRECTORY", "").split(":")[0].strip()
+    return os.path.join(directory, CONTROL_SOCKET) if directory else ""
+
+
 def cpu_count() -> int:
     """CPUs this process may run on (affinity and cgroup-aware where Python knows)."""
     counter = getattr(os, "process_cpu_count", None)  # Python 3.13

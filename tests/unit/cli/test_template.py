@@ -118,6 +118,14 @@ def test_systemd_unit_has_the_required_settings() -> None:
         assert f"\n{line}\n" in service, line
     assert "\nListenStream=/run/webapp/gunicorn.sock\n" in socket_unit
     assert "\nSocketMode=0660\n" in socket_unit
+    # The rendered gunicorn.conf.py is what runs (its settings apply under systemd), and
+    # the control socket gets a runtime directory beside, not over, the socket's.
+    assert (
+        "\nExecStart=/srv/webapp/.venv/bin/gunicorn --config /srv/webapp/gunicorn.conf.py "
+        "myproject.wsgi:app\n"
+    ) in service
+    assert "\nRuntimeDirectory=webapp/control\n" in service
+    assert files["gunicorn.conf.py"] == render("gunicorn")["gunicorn.conf.py"]
     named = render("systemd", Params(user="www-app"))["webapp.service"]
     assert "\nUser=www-app\n" in named
     assert "DynamicUser" not in named
@@ -162,6 +170,9 @@ def test_names_with_dashes_make_valid_nginx_variables() -> None:
         ("systemd", Params(user="root"), "--user 'root' is root: name an unprivileged user"),
         ("supervisord", Params(user="root"), "--user 'root' is root"),
         ("gunicorn", Params(worker='x" rm'), "is not a worker class name"),
+        ("docker", Params(health_path="healthz"), "--health-path 'healthz': use a path that"),
+        ("kubernetes", Params(health_path="/h'x"), '--health-path "/h\'x": use a path that'),
+        ("kubernetes", Params(health_path="/a b"), "starts with / (e.g. /healthz)"),
         ("nope", Params(), "no template 'nope'"),
     ],
 )
@@ -211,7 +222,7 @@ def test_command_all_and_its_errors(tmp_path: Path) -> None:
 
 def test_docker_uses_user_and_templates_that_do_not_say_so() -> None:
     dockerfile = render("docker", Params(user="svc"))["Dockerfile"]
-    assert "--shell /usr/sbin/nologin svc\n" in dockerfile
+    assert "--shell /usr/sbin/nologin svc \\\n" in dockerfile
     noted = _cli("template", "kubernetes", "--user", "svc")
     assert noted.returncode == 0, noted.stderr
     assert (
@@ -266,3 +277,17 @@ def test_gunicorn_conf_reads_bind_and_port_as_gunicorn_config_does(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == repr(bind)
+
+
+def test_health_path_goes_into_every_probe_with_a_host_apps_accept() -> None:
+    """The HEALTHCHECK and both Kubernetes probes ask for --health-path with Host: localhost."""
+    done = _cli("template", "kubernetes", "--health-path", "/healthz?full=1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("path: /healthz?full=1\n") == 2
+    assert done.stdout.count("- name: Host\n                  value: localhost\n") == 2
+    dockerfile = render("docker", Params(health_path="/-/ready"))["Dockerfile"]
+    assert "'http://127.0.0.1:8000/-/ready', headers={'Host': 'localhost'}" in dockerfile
+    refused = _cli("template", "docker", "--health-path", "health")
+    assert refused.returncode != 0
+    assert "safeworkers: --health-path 'health': use a path that starts with /" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from safeworkers.deploy import target as _target
+from tests import markers
 
 
 def test_module_of_a_target() -> None:
@@ -67,6 +68,7 @@ application = create_app("bare")
 """
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 def test_load_app_as_gunicorn_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name = _module(tmp_path, monkeypatch, FACTORY)
     app = _target.load_app(f"{name}:create_app('y', debug=True)")
@@ -75,6 +77,7 @@ def test_load_app_as_gunicorn_does(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert _target.load_app(name)({}, None) == [b"bare"]  # type: ignore[operator]
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 @pytest.mark.parametrize(
     ("suffix", "message"),
     [
@@ -94,6 +97,7 @@ def test_load_app_errors_are_one_line(
     assert "\n" not in str(info.value)
 
 
+@markers.needs_posix  # the app is loaded with gunicorn's loader
 def test_load_app_names_the_module_that_cannot_be_imported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from safeworkers.sockets import IPPROTO_MPTCP, MPTCPUnavailableError, classify, listen
-from tests.markers import needs_mptcp
+from tests.markers import needs_mptcp, real_platform
+
+#: Real sockets: the macOS CI job runs these there (tests/markers.py).
+pytestmark = real_platform
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -25,7 +25,10 @@ from safeworkers.sockets import (
     set_nodelay,
     tune_connection,
 )
-from tests.markers import needs_mptcp
+from tests.markers import needs_mptcp, real_platform
+
+#: Real sockets: the macOS CI job runs these there (tests/markers.py).
+pytestmark = real_platform
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
