@@ -160,7 +160,11 @@ def test_recommend_says_whether_a_green_worker_is_worth_it() -> None:
         "green at boot (psycogreen.gevent:patch_psycopg)" in cured
     )
     off = recommend("pg_app:app", {**env, "SAFEWORKERS_GREEN_DRIVERS": "0"})
-    assert "green workers: not worth it as things stand: psycopg2 (pg_app.py:12; cure:" in off
+    assert (
+        "green workers: not worth it as things stand: psycopg2 (pg_app.py:12; its cure "
+        "psycogreen.gevent:patch_psycopg is installed, not applied: SAFEWORKERS_GREEN_DRIVERS=0)"
+        in off
+    )
     assert "one request at a time per worker" in off
 
 

@@ -305,8 +305,13 @@ def outlook(
         seen.add(name)
         automatic = driver.auto_cure(library)
         cure_there = driver.cure_distribution is not None and installed(driver.cure_distribution)
-        if cure and automatic and cure_there:
+        if automatic and cure_there and cure:
             cured.append(f"{driver.name} ({where}) is made green at boot ({automatic})")
+        elif automatic and cure_there:
+            blocking.append(
+                f"{driver.name} ({where}; its cure {automatic} is installed, not applied: "
+                "SAFEWORKERS_GREEN_DRIVERS=0)"
+            )
         else:
             blocking.append(f"{driver.name} ({where}; cure: {driver.cure})")
     return cured, blocking

@@ -52,7 +52,7 @@ def test_outlook_and_verdict() -> None:
     assert cured == ["psycopg2 (app.py:3) is made green at boot (psycogreen.gevent:patch_psycopg)"]
     assert blocking == [f"mysqlclient (db.py:1; cure: {drivers.by_name('mysqlclient').cure})"]
     off = drivers.verdict(found[:1], "gevent", installed, cure=False)
-    assert off.startswith("not worth it as things stand: psycopg2 (app.py:3; cure:")
+    assert off.startswith("not worth it as things stand: psycopg2 (app.py:3; its cure psycogreen")
     assert drivers.verdict([], "gevent", installed).startswith("nothing in the app's code blocks")
 
 
