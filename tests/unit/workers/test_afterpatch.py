@@ -31,7 +31,6 @@ class Hooks:
         (star, True),
         (Hooks().method, True),
         (functools.partial(two, None), True),
-        (print, True),  # a built-in that takes arguments
     ],
 )
 def test_called_with_the_worker_when_it_takes_one_argument(hook: Any, with_worker: bool) -> None:
