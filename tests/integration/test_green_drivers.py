@@ -175,3 +175,14 @@ def test_autoworker_never_claims_concurrency_a_driver_takes_away(tmp_path: objec
     assert output.startswith("gunicorn -k safeworkers.GeventWorker")
     assert "serves green I/O concurrently" not in output
     assert "blocks gevent's hub: while it waits the worker serves one request at a time" in output
+
+
+def test_check_shows_the_warning_under_the_worker_that_gave_it() -> None:
+    env = {"SWTEST_PG_DSN": "host=/nonexistent", "SAFEWORKERS_GREEN_DRIVERS": "0"}
+    argv = [CLI, "check", "pg_app:app", "--worker", "safeworkers.GeventWorker", "--only"]
+    code, output = servers.run_to_exit([*argv, "--chdir", str(servers.TEST_APPS)], env=env)
+    assert code == 0, output
+    assert "blocking drivers: psycopg2 at pg_app.py:12" in output
+    assert "green workers: not worth it as things stand: psycopg2 (pg_app.py:12;" in output
+    warns = next(line for line in output.splitlines() if "warns:" in line)
+    assert "warns: psycopg2 (at pg_app.py:12) waits for PostgreSQL without yielding" in warns

@@ -300,7 +300,7 @@ def boot(
 
 #: A green worker's warning about a blocking driver, in a server's log.
 _DRIVER_WARNING = re.compile(
-    r"\[WARNING\] safeworkers \w+: (\S+ waits for .*? without yielding.*)$", re.M
+    r"\[WARNING\] safeworkers \w+: (.+? waits for .+? without yielding.*)$", re.M
 )
 
 
