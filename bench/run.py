@@ -29,6 +29,7 @@ import platform
 import re
 import shutil
 import statistics
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -125,7 +126,38 @@ def group_wsgi(options: argparse.Namespace) -> list[dict[str, Any]]:
                 "wsgi", name, (f"`-k {ours[0]}`", rps["ours"]), (f"`-k {theirs[0]}`", rps["theirs"])
             )
         )
+    rows += blocking_driver(options)
     return rows
+
+
+def blocking_driver(options: argparse.Namespace) -> list[dict[str, Any]]:
+    """GeventWorker, which applies psycogreen at boot, against gunicorn's gevent, which waits
+    with psycopg2: each request waits 20 ms in a real PostgreSQL (bench/apps/pg.py)."""
+    sys.path.insert(0, str(benchlib.ROOT))  # tests/postgres.py: the throwaway server
+    from tests import postgres
+
+    reason = postgres.unavailable()
+    if reason is not None:
+        print(f"skipped the PostgreSQL row: {reason}")
+        return []
+    with postgres.cluster() as cluster:
+        os.environ["BENCH_PG_DSN"] = cluster.dsn
+        try:
+            configs = {
+                "ours": gunicorn(MAIN, "safeworkers.GeventWorker", app="pg:wsgi"),
+                "theirs": gunicorn(MAIN, "gevent", app="pg:wsgi"),
+            }
+            rps, _ = throughput(configs, options, options.connections)
+        finally:
+            del os.environ["BENCH_PG_DSN"]
+    return [
+        row(
+            "wsgi",
+            "gevent, psycopg2 waiting 20 ms in PostgreSQL",
+            ("`-k safeworkers.GeventWorker` (psycogreen applied)", rps["ours"]),
+            ("`-k gevent`", rps["theirs"]),
+        )
+    ]
 
 
 def eventlet_env() -> Env:

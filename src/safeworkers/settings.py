@@ -98,15 +98,27 @@ def _flag(raw: str) -> bool:
     raise ValueError(raw)
 
 
-def _callable_path(raw: str) -> str | None:
-    """``module.path:function`` (the function may be dotted), checked for shape only."""
-    if not raw.strip():
+def _callable_paths(raw: str) -> str | None:
+    """``module.path:function`` (the function may be dotted), or several, comma-separated;
+    checked for shape only, and kept as one string with the parts stripped."""
+    parts = [part.strip() for part in raw.split(",")]
+    if not any(parts):
         return None
     from safeworkers.deploy import target  # only when the variable is set: it imports re
 
-    if target.function_parts(raw) is None:
+    if not all(target.function_parts(part) is not None for part in parts):
         raise ValueError(raw)
-    return raw.strip()
+    return ",".join(parts)
+
+
+def _seconds_or_off(raw: str) -> float | None:
+    value = raw.strip().lower()
+    if value in ("off", ""):
+        return None
+    seconds = float(value)  # ValueError for what is not a number
+    if not 0 < seconds <= 3600:  # nan fails this too
+        raise ValueError(raw)
+    return seconds
 
 
 # ------------------------------------------------------------------------------ the table
@@ -217,13 +229,37 @@ TABLE: tuple[Variable, ...] = (
     Variable(
         "SAFEWORKERS_AFTER_PATCH",
         "after_patch",
-        _callable_path,
+        _callable_paths,
         None,
-        "module:function, e.g. myapp.hooks:after_patch",
-        "called with the worker by `GeventWorker` and `EventletWorker` after patching, before "
-        "the app is imported ([the after-patch hook]"
+        "module:function, or several comma-separated, e.g. "
+        "psycogreen.gevent:patch_psycopg,myapp.hooks:after_patch",
+        "called in order by `GeventWorker` and `EventletWorker` after patching, before the app "
+        "is imported: with the worker if the function takes one argument, with none if it "
+        "takes none ([the after-patch hook]"
         "(green-processes.md#after-patching-the-after-patch-hook-gunicorn-green-workers))",
         shown_default="none",
+    ),
+    Variable(
+        "SAFEWORKERS_GREEN_DRIVERS",
+        "green_drivers",
+        _flag,
+        True,
+        _FLAG_VALUES,
+        "green workers apply the installed cure of a blocking driver (psycogreen for psycopg2, "
+        "gRPC's `init_gevent`) by themselves, and say so; off: they only warn "
+        "([blocking drivers](green-processes.md#blocking-drivers))",
+        shown_default="`1`",
+    ),
+    Variable(
+        "SAFEWORKERS_BLOCKING_WARN",
+        "blocking_warn",
+        _seconds_or_off,
+        None,
+        "seconds, more than 0 and at most 3600 (e.g. 0.5), or off",
+        "green workers log each time a greenlet holds the hub longer than this, with the stack "
+        "that held it (and count it in statsd) "
+        "([a blocked hub](green-processes.md#a-blocked-hub-safeworkers_blocking_warn))",
+        shown_default="`off`",
     ),
 )
 
@@ -246,6 +282,8 @@ class Settings:
     trio_fast: bool
     guard_process: bool
     after_patch: str | None
+    green_drivers: bool
+    blocking_warn: float | None
 
     # A plain class, not a dataclass: see the imports above.
     __slots__ = tuple(sorted(v.field for v in TABLE))

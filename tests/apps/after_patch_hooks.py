@@ -42,3 +42,15 @@ class Hooks:
 
 
 not_a_function = 42
+
+
+def takes_two(worker: Any, extra: Any) -> None:
+    raise AssertionError("never called: the worker refuses the signature")
+
+
+def first(worker: Any) -> None:
+    SEEN["order"] = [*list(SEEN.get("order", [])), "first"]  # type: ignore[call-overload]
+
+
+def second() -> None:
+    SEEN["order"] = [*list(SEEN.get("order", [])), "second"]  # type: ignore[call-overload]

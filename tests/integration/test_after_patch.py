@@ -118,6 +118,11 @@ FAILURES = {
         "not a hook",
         "SAFEWORKERS_AFTER_PATCH='not a hook' is not valid: accepted values are",
     ),
+    "signature": (
+        "after_patch_hooks:takes_two",
+        "after-patch hook: SAFEWORKERS_AFTER_PATCH=after_patch_hooks:takes_two takes "
+        "(worker, extra): an after-patch hook is called as hook() or hook(worker)",
+    ),
 }
 
 
@@ -180,3 +185,31 @@ def test_the_documented_recipes(
         "recipes_app:app", *k(worker), "--pythonpath", str(tmp_path), env=env
     ) as server:
         assert server.get("/").json() == expected
+
+
+@pytest.mark.parametrize("worker", ["GeventWorker", "AutoWorker"])
+def test_the_integrations_own_functions_need_no_wrapper(worker: str) -> None:
+    """What the README names for the hook, named directly: both take no argument."""
+    env = {
+        "SAFEWORKERS_AFTER_PATCH": "psycogreen.gevent:patch_psycopg,"
+        "grpc.experimental.gevent:init_gevent",
+        "SAFEWORKERS_BACKEND": "gevent",
+        # The hook, not the workers' own cure of the drivers, must be what switches them on.
+        "SAFEWORKERS_GREEN_DRIVERS": "0",
+    }
+    with servers.gunicorn("recipes_app:app", *k(worker), env=env) as server:
+        assert server.get("/").json() == {"psycopg_wait": "psycogreen.gevent", "grpc_gevent": True}
+        log = server.log
+    assert (
+        "calling the after-patch hook (SAFEWORKERS_AFTER_PATCH=psycogreen.gevent:patch_psycopg)"
+        in log
+    )
+    assert "(SAFEWORKERS_AFTER_PATCH=grpc.experimental.gevent:init_gevent)" in log
+    assert "psycopg2 (at recipes_app.py:10) waits on gevent's hub already" in log
+    assert "grpcio (at recipes_app.py:17) waits on gevent's hub already" in log
+
+
+def test_several_hooks_run_in_order_each_as_it_is_written() -> None:
+    env = {"SAFEWORKERS_AFTER_PATCH": " after_patch_hooks:first , after_patch_hooks:second"}
+    with servers.gunicorn("after_patch_app:app", *k("EventletWorker"), env=env) as server:
+        assert server.get("/").json()["order"] == ["first", "second"]

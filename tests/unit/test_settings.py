@@ -109,3 +109,38 @@ def test_settings_are_read_only_values() -> None:
     # hypercorn's spawned workers unpickle the config module's settings
     assert pickle.loads(pickle.dumps(loaded)) == loaded
     assert copy.deepcopy(loaded) == loaded
+
+
+def test_green_drivers_blocking_warn_and_several_hooks() -> None:
+    current = settings.load(
+        {
+            "SAFEWORKERS_GREEN_DRIVERS": "off",
+            "SAFEWORKERS_BLOCKING_WARN": " 0.25 ",
+            "SAFEWORKERS_AFTER_PATCH": " psycogreen.gevent:patch_psycopg , app.hooks:setup ",
+        }
+    )
+    assert current.green_drivers is False
+    assert current.blocking_warn == 0.25
+    assert current.after_patch == "psycogreen.gevent:patch_psycopg,app.hooks:setup"
+    defaults = settings.load({})
+    assert (defaults.green_drivers, defaults.blocking_warn) == (True, None)
+    assert settings.load({"SAFEWORKERS_BLOCKING_WARN": "off"}).blocking_warn is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SAFEWORKERS_BLOCKING_WARN", "0"),
+        ("SAFEWORKERS_BLOCKING_WARN", "-1"),
+        ("SAFEWORKERS_BLOCKING_WARN", "nan"),
+        ("SAFEWORKERS_BLOCKING_WARN", "soon"),
+        ("SAFEWORKERS_BLOCKING_WARN", "3601"),
+        ("SAFEWORKERS_GREEN_DRIVERS", "sometimes"),
+        ("SAFEWORKERS_AFTER_PATCH", "a:b,,c:d"),
+        ("SAFEWORKERS_AFTER_PATCH", "a:b,not a hook"),
+    ],
+)
+def test_bad_new_values_name_variable_value_and_accepted(variable: str, value: str) -> None:
+    with pytest.raises(settings.SettingsError) as info:
+        settings.load({variable: value})
+    assert str(info.value).startswith(f"{variable}={value!r} is not valid: accepted values are")

@@ -13,6 +13,9 @@
     (see ``safeworkers.cli.check``).
 ``safeworkers template NAME [-o DIR] [--app MODULE:APP] ...``
     Render deployment files (see ``safeworkers.cli.template``).
+``safeworkers migrate MODULE:APP [--json]``
+    Every eventlet call in the app's code, with its gevent equivalent
+    (see ``safeworkers.cli.migrate``).
 ``safeworkers run [--] COMMAND [ARGS...]``
     Run COMMAND with the import guard installed at start-up in every
     Python process it starts (see ``safeworkers.cli.run``).
@@ -31,10 +34,10 @@ import argparse
 from collections.abc import Sequence
 
 from safeworkers import __version__
-from safeworkers.cli import check, doctor, recommend, run, template
+from safeworkers.cli import check, doctor, migrate, recommend, run, template
 
 #: The sub-commands, in the order ``safeworkers --help`` lists them.
-COMMANDS = (doctor, recommend, template, check, run)
+COMMANDS = (doctor, recommend, template, check, run, migrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,12 @@ exception type and message from the server's log). Boots run in parallel
 The exit status is 1 when a worker the user intends fails: the ``--worker``
 names, else the worker ``safeworkers recommend`` (what AutoWorker would
 pick) chooses.
+
+What the app's code shows comes along: the blocking drivers a green worker
+would wait on (and whether it is worth one), and, for an app that
+monkey-patches itself, the named refusal of each worker that cannot serve it
+(threads, the other green library); gunicorn's own such workers are not
+booted, since they would hang until the timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -125,6 +132,8 @@ class Result:
     cause: str | None = None
     seconds: float = 0.0
     command: list[str] = field(default_factory=list)
+    #: What the worker warned about at boot (a blocking driver).
+    notes: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ what AutoWorker would pick
@@ -140,11 +149,39 @@ def print_choice(target: str) -> None:
     try:
         decision = decide.decide_target(target)
         facts: dict[str, Any] = {"app_kind": decision.app_kind, **asdict(decision.choice)}
+        facts.update(_code_facts(decision))
     except decide.ERRORS as exc:  # one-line "cannot import ..." and policy messages
         facts = {"error": str(exc)}
     except SystemExit as exc:  # the app's own sys.exit()
         facts = {"error": str(exc.code).removeprefix("safeworkers: ")}
     print(json.dumps(facts))
+
+
+def _code_facts(decision: Any) -> dict[str, Any]:
+    """What the app's code shows that the matrix needs: its patcher, and the green verdict."""
+    from safeworkers.cli import recommend
+
+    code = decision.code
+    facts: dict[str, Any] = {
+        "code": code.summary(),
+        "green": recommend.green_verdict(decision.choice, code),
+    }
+    for library, use in code.patches:
+        if not use.optional:
+            facts["patches"] = [library, code.evidence([use])]
+            break
+    return facts
+
+
+def refused(cand: Candidate, choice: dict[str, Any]) -> str | None:
+    """Why ``cand`` cannot serve an app that monkey-patches itself (``choice["patches"]``)."""
+    from safeworkers.decision import policy
+
+    row = registry.find(cand.worker, cand.server)
+    if row is None or "patches" not in choice:
+        return None
+    library, where = choice["patches"]
+    return policy.refusal(row, library, where)
 
 
 def autoworker_choice(
@@ -195,10 +232,14 @@ def boot(
     path: str,
     timeout: float,
     pythonpath: Sequence[str] = (),
+    refusal: str | None = None,
 ) -> Result:
     """Start ``app`` under ``cand``, send ``GET path``, stop; what happened.
 
     ``pythonpath``: where the app is imported from (default: the current directory).
+    ``refusal``: why the worker cannot serve the app (ours refuse by themselves at
+    boot); gunicorn's own thread workers are then not booted (they would hang until
+    the timeout), and its other failures are given with that reason.
     """
     from safeworkers import testing
     from safeworkers.facts import process
@@ -210,6 +251,10 @@ def boot(
         result.status = "skipped"
         extra = f" (pip install 'safeworkers[{cand.extra}]')" if cand.extra else ""
         result.cause = f"{', '.join(missing)} not installed{extra}"
+        return result
+    row = registry.find(cand.worker, cand.server)
+    if refusal is not None and row is not None and row.threads and not row.ours:
+        result.cause = f"not booted (it would hang until the timeout): {refusal}"
         return result
     started = time.monotonic()
     server = testing.start(
@@ -243,7 +288,20 @@ def boot(
     finally:
         server.stop(timeout=5)
         result.seconds = round(time.monotonic() - started, 2)
+    result.notes = [m.group(1) for m in _DRIVER_WARNING.finditer(server.log)]
+    if (
+        refusal is not None
+        and result.status == "fails"
+        and not cand.worker.startswith(registry.PREFIX)
+    ):
+        result.cause = f"{refusal} (the boot: {result.cause})"
     return result
+
+
+#: A green worker's warning about a blocking driver, in a server's log.
+_DRIVER_WARNING = re.compile(
+    r"\[WARNING\] safeworkers \w+: (.+? waits for .+? without yielding.*)$", re.M
+)
 
 
 # ------------------------------------------------------------------ the command
@@ -285,6 +343,7 @@ def main(args: argparse.Namespace) -> int:
                 path=args.path,
                 timeout=args.timeout,
                 pythonpath=paths,
+                refusal=refused(c, choice),
             )
             for c in matrix
         ]
@@ -322,6 +381,8 @@ def _print_matrix(
     else:
         shown = _intended_names(argparse.Namespace(worker=None), choice)[0]
         print(f"AutoWorker would pick: {shown} ({'; '.join(choice['reasons'])})")
+        print(f"app code: {choice['code']}")
+        print(f"green workers: {choice['green']}")
     width = max(len("worker"), *(len(r.name) for r in results)) + 2
     print()
     print(f"  {'worker':<{width}}{'server':<11}result")
@@ -332,6 +393,8 @@ def _print_matrix(
         else:
             outcome = f"{r.status}: {r.cause}"
         print(f"{mark} {r.name:<{width}}{r.server:<11}{outcome}")
+        for note in dict.fromkeys(r.notes):
+            print(f"  {'':<{width}}{'':<11}warns: {note}")
     print()
     verdict = "serves" if ok else "FAILS"
     print(f"* intended ({', '.join(intended)}): {verdict}")

@@ -16,7 +16,7 @@ from safeworkers import __version__
 
 def main(args: argparse.Namespace) -> int:
     """The ``doctor`` sub-command."""
-    from safeworkers.facts import process
+    from safeworkers.facts import drivers, process
 
     env = process.environment()
     if args.json:
@@ -30,7 +30,8 @@ def main(args: argparse.Namespace) -> int:
         print("patched       " + (", ".join(f"{m} by {p}" for m, p in env.patched.items()) or "no"))
         print("packages")
         for name, version in env.packages.items():
-            print(f"  {name:<15} {version or '-'}")
+            if version or name not in drivers.DISTRIBUTIONS:  # drivers: only those installed
+                print(f"  {name:<15} {version or '-'}")
         print("trio importers" if env.trio_importers else "trio importers none")
         for name, how in env.trio_importers.items():
             print(f"  {name:<15} {how}")

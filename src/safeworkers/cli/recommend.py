@@ -4,6 +4,9 @@ It decides exactly as AutoWorker does in its worker
 (:func:`safeworkers.decision.decide.decide_target`): the app's code, this
 process, and the app imported as gunicorn imports it, unless AutoWorker would
 not import it either. ``--chdir`` and ``--pythonpath`` as gunicorn takes them.
+It also says whether a green worker is worth it for this app: what the
+blocking drivers its code shows (:mod:`safeworkers.facts.drivers`) would do
+to gevent's (or eventlet's) hub, and the cure of each.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from safeworkers.cli import _options
 
 if TYPE_CHECKING:
     from safeworkers.decision import policy
+    from safeworkers.facts import appscan
 
 
 def main(args: argparse.Namespace) -> int:
@@ -32,8 +36,22 @@ def main(args: argparse.Namespace) -> int:
     for reason in choice.reasons:
         print(f"  because {reason}")
     print(f"  app code: {code.summary()}")
+    print(f"  green workers: {green_verdict(choice, code)}")
     print(f"run: {run_line(args, choice)}")
     return 0
+
+
+def green_verdict(choice: policy.Choice, code: appscan.AppScan) -> str:
+    """Whether a green worker is worth it for the app: what its drivers would do to the hub."""
+    from safeworkers import settings
+    from safeworkers.decision import registry
+    from safeworkers.facts import drivers, process
+
+    worker = registry.find(choice.worker_class)
+    library: drivers.Library = "eventlet" if worker and worker.patches == "eventlet" else "gevent"
+    env = process.environment(findings=False)
+    cure = settings.load().green_drivers
+    return drivers.verdict(code.driver_places(), library, env.installed, cure=cure)
 
 
 def run_line(args: argparse.Namespace, choice: policy.Choice) -> str:

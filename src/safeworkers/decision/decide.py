@@ -13,7 +13,9 @@ looked at again after the app is imported (importing it may have
 monkey-patched the process).
 
 The app is *not* imported when a green backend is forced, when its code
-monkey-patches (it must be imported after the green worker patched), or when
+monkey-patches or selects a green library itself (Flask-SocketIO's
+``async_mode="gevent"``: it must be imported after the green worker
+patched), or when
 it runs Trio code where Trio cannot run (the import would fail; the policy
 says why instead). Callers that never import the app (the hypercorn config,
 ``template``) pass no ``load``: the app's kind is then what they know of it.
@@ -56,6 +58,7 @@ def loads_app(backend: Backend, env: process.Environment, code: appscan.AppScan)
     return not (
         backend in process.PATCHERS
         or policy.app_patchers(env, code)
+        or code.asked_for
         or (code.needs_trio and not env.trio_usable)
     )
 
@@ -71,6 +74,7 @@ def decide(
     path_first: Sequence[str] = (),
     before_load: Callable[[process.Environment, appscan.AppScan], None] | None = None,
     patched_by_app: Callable[[set[str]], None] | None = None,
+    green_drivers: bool = True,
 ) -> Decision:
     """Decide for the app of ``module``; ``load()`` imports it (only if :func:`loads_app`).
 
@@ -80,7 +84,8 @@ def decide(
     ``app_kind``. ``before_load(env, code)`` runs once the process and code
     facts are known, before anything is imported (AutoWorker installs the
     guard there); ``patched_by_app(libraries)`` when importing the app
-    monkey-patched the process although its code did not show it. Raises
+    monkey-patched the process although its code did not show it.
+    ``green_drivers``: ``SAFEWORKERS_GREEN_DRIVERS``, for the reasons. Raises
     :class:`~safeworkers.decision.policy.PolicyError`, and whatever ``load`` raises.
     """
     env = process.environment(findings=False)
@@ -107,6 +112,7 @@ def decide(
         needs_trio=needs_trio,
         server=server,
         code=code,
+        green_drivers=green_drivers,
     )
     return Decision(choice, code, kind)
 
@@ -122,13 +128,14 @@ def decide_target(
     import it either. Run it from the app's directory. Raises one of
     :data:`ERRORS` for bad input, with a one-line message.
     """
-    backend = settings.load().backend
+    current = settings.load()
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     return decide(
         target.module_of(app_target),
         functools.partial(target.load_app, app_target),
-        backend=backend,
+        backend=current.backend,
         threads=threads,
         server=server,
+        green_drivers=current.green_drivers,
     )

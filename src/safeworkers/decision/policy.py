@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from safeworkers.decision import registry
-from safeworkers.facts import process
+from safeworkers.facts import drivers, process
 from safeworkers.facts.app import AppKind
 from safeworkers.facts.appscan import AppScan
 from safeworkers.facts.versions import release
@@ -75,6 +75,11 @@ class _Facts:
     asyncio_evidence: str
     #: Whether the app's source was read.
     code_read: bool
+    #: The green library the app's code selects itself (Flask-SocketIO async_mode, ...).
+    asks: str | None
+    ask_evidence: str
+    #: The app's code, for what a green worker would do with its drivers.
+    code: AppScan
 
 
 def app_patchers(env: Environment, code: AppScan) -> tuple[str, ...]:
@@ -102,6 +107,18 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
             + (f" (the app patches with {own[0]}: {code.patch_evidence()})" if own else "")
             + "; two patchers in one process break each other: keep one"
         )
+    asked = code.asked_for
+    if len(asked) > 1:
+        raise PolicyError(
+            f"the app's code asks for both gevent and eventlet ({code.ask_evidence()}); "
+            "one process can run only one of them: keep one"
+        )
+    if asked and patchers and asked[0] != patchers[0]:
+        raise PolicyError(
+            f"the app asks for {asked[0]} ({code.ask_evidence()}), but this process is "
+            f"monkey-patched by {patchers[0]}: two green libraries in one process break each "
+            "other: keep one"
+        )
     how = ""
     if process:
         how = (
@@ -122,6 +139,9 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
         trio_evidence=code.evidence(code.trio) if code.needs_trio else runtime,
         asyncio_evidence=code.evidence(code.asyncio),
         code_read=code.found,
+        asks=asked[0] if asked else None,
+        ask_evidence=code.ask_evidence(),
+        code=code,
     )
 
 
@@ -227,6 +247,7 @@ def recommend(
     prefer_trio: bool = False,
     server: Server = "gunicorn",
     code: AppScan | None = None,
+    green_drivers: bool = True,
 ) -> Choice:
     """Choose a server and worker class, and say why.
 
@@ -236,7 +257,9 @@ def recommend(
     code or monkey-patches. ``prefer_trio``: take Trio for an ASGI app that
     shows neither Trio nor asyncio use, where Trio can run. ``server`` is the
     server the caller runs under; on Windows it is always hypercorn, because
-    gunicorn does not run there.
+    gunicorn does not run there. ``green_drivers``: the green workers apply
+    the installed cures of blocking drivers (``SAFEWORKERS_GREEN_DRIVERS``);
+    it changes what the reasons say a green worker does, never the choice.
     """
     env = process.environment(findings=False) if env is None else env
     reasons: list[str] = []
@@ -245,13 +268,15 @@ def recommend(
         reasons.append("gunicorn does not run on Windows; hypercorn does")
     facts = _facts(env, app_kind, needs_trio, code)
     if backend != "auto":
-        return _forced(env, backend, facts, threads, server, reasons)
+        return _forced(env, backend, facts, threads, server, reasons, green_drivers)
     if facts.needs_trio and facts.uses_asyncio and facts.kind != "wsgi":
         # A WSGI app's handlers run in threads: asyncio.run() and trio.run() there
         # each bring their own loop, whatever the worker.
         raise _both_loops(facts)
     if facts.patcher is not None:
-        return _patched(env, facts, server, reasons)
+        return _patched(env, facts, server, reasons, green_drivers)
+    if facts.asks is not None:
+        return _asked(env, facts, server, reasons, green_drivers)
     if server == "hypercorn":
         return _hypercorn(env, facts, prefer_trio, reasons)
     # Asked only where the answer matters: it reads trio's and hypercorn's metadata,
@@ -278,7 +303,84 @@ def recommend(
     return _asyncio_choice(env, server, reasons)
 
 
-def _patched(env: Environment, facts: _Facts, server: Server, reasons: list[str]) -> Choice:
+def green_service(env: Environment, library: str, code: AppScan, green_drivers: bool) -> str:
+    """What the guarded worker of ``library`` does for this app, and no more than it does.
+
+    A blocking driver the code shows (:mod:`safeworkers.facts.drivers`) makes it serve
+    one request at a time while the driver waits, unless its cure is applied at boot.
+    """
+    green: drivers.Library = "eventlet" if library == "eventlet" else "gevent"
+    cured, blocking = drivers.outlook(
+        code.driver_places(), green, env.installed, cure=green_drivers
+    )
+    if blocking:
+        return (
+            f"the guarded {library} worker serves the app's other I/O concurrently, but "
+            f"{'; '.join(blocking)} blocks {library}'s hub: while it waits the worker serves "
+            "one request at a time; the Trio import guard goes in first"
+        )
+    return (
+        f"the guarded {library} worker serves green I/O concurrently (a sync worker would "
+        "serve it one request at a time)"
+        + "".join(f"; {phrase}" for phrase in cured)
+        + "; the Trio import guard goes in first"
+    )
+
+
+def _asked(
+    env: Environment, facts: _Facts, server: Server, reasons: list[str], green_drivers: bool
+) -> Choice:
+    """The app's code selects a green library itself (rows 8a-8b)."""
+    library = facts.asks
+    assert library is not None
+    worker = _GREEN[library]
+    asked = f"the app asks for {library} itself ({facts.ask_evidence})"
+    if server == "hypercorn":
+        raise PolicyError(
+            f"{asked}; hypercorn cannot serve green code: serve it with gunicorn -k {worker.name}"
+        )
+    if facts.kind == "asgi":
+        raise PolicyError(
+            f"{asked}, but it is an ASGI app and the green workers serve WSGI apps: use "
+            "async_mode='asgi' (python-socketio's AsyncServer) with an ASGI worker, or serve a "
+            f"WSGI app with -k {worker.name}"
+        )
+    if facts.needs_trio:
+        raise _no_trio_here(facts, f"{asked}, and a {library}-patched process cannot run Trio")
+    _require(env, worker, asked)
+    reasons.append(
+        f"{asked}: only {library}'s hub serves it (under a sync or threaded worker its "
+        "WebSockets and long polls would wait for ever)"
+    )
+    reasons.append(green_service(env, library, facts.code, green_drivers))
+    return Choice("gunicorn", worker.name, tuple(reasons))
+
+
+def refusal(worker: registry.Worker, patcher: str, evidence: str) -> str | None:
+    """Why ``worker`` cannot serve an app that monkey-patches with ``patcher`` when imported.
+
+    The named refusals of the workers at boot, for ``safeworkers check`` to
+    give for the upstream workers too: threads would wait on the hub the app
+    patches in after they started; the other green library would patch first.
+    """
+    if worker.threads:
+        return (
+            f"the app monkey-patches with {patcher} when imported ({evidence}), after the "
+            f"worker started its threads, which then wait on {patcher}'s hub: requests hang. "
+            f"Use -k {_GREEN[patcher].name}"
+        )
+    if worker.patches and worker.patches != patcher:
+        return (
+            f"the app monkey-patches with {patcher} when imported ({evidence}), and this "
+            f"worker patches with {worker.patches} first: two patchers in one process break "
+            f"each other. Use -k {_GREEN[patcher].name}"
+        )
+    return None
+
+
+def _patched(
+    env: Environment, facts: _Facts, server: Server, reasons: list[str], green_drivers: bool
+) -> Choice:
     """The process is (or the app makes it) monkey-patched by gevent or eventlet."""
     patcher = facts.patcher
     assert patcher is not None
@@ -293,10 +395,7 @@ def _patched(env: Environment, facts: _Facts, server: Server, reasons: list[str]
     if facts.kind == "asgi":
         reasons.append("an ASGI app: the asyncio worker serves it on the patched stdlib")
         return _asyncio_choice(env, server, reasons)
-    reasons.append(
-        f"the guarded {patcher} worker serves green code concurrently (a sync worker would "
-        "serve it one request at a time); the Trio import guard goes in first"
-    )
+    reasons.append(green_service(env, patcher, facts.code, green_drivers))
     return Choice("gunicorn", _GREEN[patcher].name, tuple(reasons))
 
 
@@ -328,6 +427,7 @@ def _forced(
     threads: int,
     server: Server,
     reasons: list[str],
+    green_drivers: bool = True,
 ) -> Choice:
     asked = f"SAFEWORKERS_BACKEND={backend}"
     reasons.append(f"{asked} asked for it")
@@ -356,6 +456,12 @@ def _forced(
             f"{facts.patched_how}; {asked} does not fit: {problem}. Use "
             f"SAFEWORKERS_BACKEND={patcher} or auto"
         )
+    if facts.asks is not None and backend != facts.asks:
+        raise PolicyError(
+            f"the app asks for {facts.asks} itself ({facts.ask_evidence}); {asked} does not "
+            f"fit (its WebSockets and long polls need {facts.asks}'s hub): use "
+            f"SAFEWORKERS_BACKEND={facts.asks} or auto"
+        )
     if facts.needs_trio and backend != "trio" and (kind != "wsgi" or backend in _GREEN):
         raise PolicyError(
             f"the app runs Trio code ({facts.trio_evidence}); {asked} cannot run it (those "
@@ -374,7 +480,7 @@ def _forced(
         return Choice("gunicorn", THREAD, tuple(reasons))
     if backend in _GREEN:
         _require(env, _GREEN[backend], asked)
-        reasons.append("the worker installs the Trio import guard before it patches")
+        reasons.append(green_service(env, backend, facts.code, green_drivers))
         return Choice("gunicorn", _GREEN[backend].name, tuple(reasons))
     if backend == "trio":
         _require(env, registry.TRIO if server == "gunicorn" else registry.HYPERCORN_TRIO, asked)

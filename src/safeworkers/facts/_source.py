@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from safeworkers.facts import drivers as _drivers
+
 Library = Literal["gevent", "eventlet"]
 
 #: Modules that are Trio or only run on Trio (matched on the module and its submodules).
@@ -71,6 +73,29 @@ GREEN_MODULES: dict[str, Library] = {
     "psycogreen.eventlet": "eventlet",
     "grequests": "gevent",
 }
+
+
+#: Modules whose import means the app asks for a green library itself (it runs on that
+#: library's server objects), not that it patches: gevent-websocket and what builds on it.
+ASKING_MODULES: dict[str, Library] = {
+    "geventwebsocket": "gevent",
+    "flask_sockets": "gevent",
+    "eventlet.websocket": "eventlet",
+}
+
+#: ``async_mode=`` values of python-socketio / python-engineio / Flask-SocketIO that pick a
+#: green library.
+ASYNC_MODES: dict[str, Library] = {
+    "gevent": "gevent",
+    "gevent_uwsgi": "gevent",
+    "eventlet": "eventlet",
+}
+
+#: Django settings whose strings name modules Django imports: the URLconf, apps, middleware.
+DJANGO_MODULE_SETTINGS = ("ROOT_URLCONF", "INSTALLED_APPS", "MIDDLEWARE", "WSGI_APPLICATION")
+#: What Django imports of each installed app (``apps.populate``, the admin's autodiscover).
+DJANGO_APP_MODULES = ("apps", "models", "admin")
+DJANGO_SETTINGS_VARIABLE = "DJANGO_SETTINGS_MODULE"
 
 
 def _patch_call_library(dotted: str) -> Library | None:
@@ -140,6 +165,14 @@ class Found:
     green: list[Use] = field(default_factory=list)
     patches: list[tuple[Library, Use]] = field(default_factory=list)
     imports: list[tuple[str, bool]] = field(default_factory=list)
+    #: Blocking drivers (:mod:`safeworkers.facts.drivers`): (driver name, where).
+    drivers: list[tuple[str, Use]] = field(default_factory=list)
+    #: Where the code selects a green library itself (Flask-SocketIO ``async_mode``, ...).
+    asks: list[tuple[Library, Use]] = field(default_factory=list)
+    #: The Django settings module this file names (``os.environ.setdefault(...)``).
+    django_settings: str | None = None
+    #: Every use of eventlet's API: names imported, called or referenced.
+    eventlet: list[Use] = field(default_factory=list)
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
@@ -248,6 +281,16 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
         green = _matches(name, GREEN_MODULES)
         if green is not None:
             found.green.append(Use(name, path, line, optional))
+        for candidate in candidates:
+            driver = _drivers.for_module(candidate)
+            if driver is not None:
+                found.drivers.append((driver.name, Use(candidate, path, line, optional)))
+                break
+        asking = _matches(name, ASKING_MODULES)
+        if asking is not None:
+            found.asks.append((ASKING_MODULES[asking], Use(name, path, line, optional)))
+        if name == "eventlet" or name.startswith("eventlet."):
+            found.eventlet.extend(Use(c, path, line, optional) for c in candidates[1:] or [name])
         self_patching = _matches(name, SELF_PATCHING_MODULES)
         if self_patching is not None and at_import:  # patches only if it runs
             found.patches.append(
@@ -273,9 +316,23 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
             for alias in node.names:
                 if alias.name != "*":
                     aliases[alias.asname or alias.name] = f"{absolute}.{alias.name}"
-    # Pass 2: calls (dynamic imports, monkey-patching) and asyncio attribute uses.
+    # Pass 2: calls (dynamic imports, monkey-patching), asyncio attribute uses, the strings
+    # that load drivers or Django modules, and eventlet's API.
+    eventlet_refs: list[Use] = []
     for node, optional, at_import in nodes:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            driver = _drivers.for_string(node.value)
+            if driver is not None:
+                found.drivers.append((driver.name, Use(repr(node.value), path, node.lineno)))
+            continue
+        if isinstance(node, ast.Assign | ast.AnnAssign) and at_import:
+            _django_assignment(node, found, optional)
+        if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
+            dotted = _dotted(node, aliases)
+            if dotted is not None and dotted.startswith("eventlet."):
+                eventlet_refs.append(Use(dotted, path, node.lineno, optional))
         if isinstance(node, ast.Call):
+            _call_facts(node, aliases, found, path, optional)
             target = _dotted(node.func, aliases) if isinstance(node.func, ast.expr) else None
             if target is None and isinstance(node.func, ast.Name):
                 target = node.func.id  # a builtin such as __import__
@@ -298,4 +355,80 @@ def read(path: str, module: str, source: str, module_level: bool = False) -> Fou
                 name = dotted.split(".")[1]
                 if name not in ASYNCIO_HARMLESS:
                     found.asyncio.append(Use(f"asyncio.{name}", path, node.lineno, optional))
+    found.eventlet.extend(_outermost(eventlet_refs))
     return found
+
+
+def _outermost(uses: list[Use]) -> list[Use]:
+    """Each reference once: ``eventlet.green.socket``, not also ``eventlet.green`` on its line."""
+    longest = []
+    for use in uses:
+        others = (u.what for u in uses if u.line == use.line and u is not use)
+        if not any(other.startswith(use.what + ".") for other in others):
+            longest.append(use)
+    return longest
+
+
+def _strings(node: ast.AST | None) -> list[str]:
+    """The string constants of ``"a"``, ``["a", "b"]``, ``("a",)`` (others skipped)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return [
+            e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        ]
+    return []
+
+
+def _module_of_path(dotted: str) -> str:
+    """``pkg.mod`` of ``pkg.mod.Class`` (a class path), else the name itself."""
+    head, _, last = dotted.rpartition(".")
+    return head if head and last[:1].isupper() else dotted
+
+
+def django_app_modules(entry: str) -> list[str]:
+    """The modules Django imports for one ``INSTALLED_APPS`` entry."""
+    module = _module_of_path(entry)
+    app = module.removesuffix(".apps") if entry != module else module
+    return [app, *(f"{app}.{sub}" for sub in DJANGO_APP_MODULES)]
+
+
+def _django_assignment(node: ast.Assign | ast.AnnAssign, found: Found, optional: bool) -> None:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    for target in targets:
+        if isinstance(target, ast.Name) and target.id in DJANGO_MODULE_SETTINGS:
+            for value in _strings(node.value):
+                if target.id == "INSTALLED_APPS":
+                    found.imports.extend((m, optional) for m in django_app_modules(value))
+                else:
+                    found.imports.append((_module_of_path(value), optional))
+        elif (
+            isinstance(target, ast.Subscript)
+            and _strings(target.slice) == [DJANGO_SETTINGS_VARIABLE]
+            and _strings(node.value)
+        ):
+            found.django_settings = _strings(node.value)[0]
+
+
+def _call_facts(
+    node: ast.Call, aliases: dict[str, str], found: Found, path: str, optional: bool
+) -> None:
+    """Django's settings module and ``include()``s, and ``async_mode=`` green choices."""
+    for keyword in node.keywords:
+        if keyword.arg == "async_mode":
+            (mode,) = _strings(keyword.value) or [""]
+            if mode in ASYNC_MODES:
+                use = Use(f"async_mode={mode!r}", path, node.lineno, optional)
+                found.asks.append((ASYNC_MODES[mode], use))
+    target = _dotted(node.func, aliases) if isinstance(node.func, ast.expr) else None
+    if target is None or not node.args:
+        return
+    first = node.args[0]
+    if target == "os.environ.setdefault" and _strings(first) == [DJANGO_SETTINGS_VARIABLE]:
+        if len(node.args) > 1 and _strings(node.args[1]):
+            found.django_settings = _strings(node.args[1])[0]
+    elif target in ("django.urls.include", "django.conf.urls.include"):
+        names = _strings(first) or (
+            _strings(first.elts[0]) if isinstance(first, ast.Tuple) and first.elts else []
+        )
+        found.imports.extend((name, optional) for name in names)

@@ -22,7 +22,20 @@ sleep``, ``from . import routes``, ``importlib.import_module("trio")``):
   calls that monkey-patch (``gevent.monkey.patch_all()``,
   ``eventlet.monkey_patch()``), whatever name they were imported under, when
   they run at import: at module level, in ``if``/``try`` blocks and class
-  bodies, not inside functions (which may never be called).
+  bodies, not inside functions (which may never be called);
+- **blocking drivers** (:mod:`safeworkers.facts.drivers`): imports of C
+  drivers a green worker cannot make cooperative, and the database URLs and
+  Django engines that load them;
+- **a green library asked for**: Flask-SocketIO / python-socketio
+  ``async_mode="gevent"`` (or ``"eventlet"``), gevent-websocket,
+  ``eventlet.websocket``;
+- **eventlet's API**, every name used, for ``safeworkers migrate``.
+
+A Django project is read as Django reaches it: from ``wsgi.py``/``asgi.py``
+to the settings module (``DJANGO_SETTINGS_MODULE`` from the environment, else
+as ``os.environ.setdefault`` names it), then ``ROOT_URLCONF`` and the URLconfs
+it ``include()``s, ``MIDDLEWARE``, and each of ``INSTALLED_APPS`` with the
+modules Django imports of it (``apps``, ``models``, ``admin``).
 
 Code under ``if TYPE_CHECKING:`` and ``if __name__ == "__main__":`` never runs
 in a server and is skipped.
@@ -35,7 +48,7 @@ import os
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +105,14 @@ class AppScan:
     stopped: str | None = None
     #: Files that could not be read or parsed, with the reason.
     unreadable: tuple[str, ...] = ()
+    #: Blocking drivers the code imports or loads: (driver name, where).
+    drivers: tuple[tuple[str, Use], ...] = ()
+    #: Where the code selects a green library itself: (library, where).
+    asks: tuple[tuple[Library, Use], ...] = ()
+    #: The Django settings module the scan followed, for a Django project.
+    django_settings: str | None = None
+    #: Every use of eventlet's API (``safeworkers migrate``).
+    eventlet_api: tuple[Use, ...] = ()
 
     @property
     def needs_trio(self) -> bool:
@@ -126,6 +147,21 @@ class AppScan:
     def patch_evidence(self, limit: int = 2) -> str:
         return self.evidence((use for _, use in self.patches), limit)
 
+    @property
+    def asked_for(self) -> tuple[Library, ...]:
+        """The green libraries the code selects itself (not under ``except ImportError``)."""
+        return tuple(sorted({library for library, use in self.asks if not use.optional}))
+
+    def ask_evidence(self, limit: int = 2) -> str:
+        return self.evidence((use for _, use in self.asks), limit)
+
+    def driver_places(self) -> list[tuple[str, str]]:
+        """(driver name, ``file:line``) for each driver the code shows, first place each."""
+        seen: dict[str, str] = {}
+        for name, use in self.drivers:
+            seen.setdefault(name, use.where(self.root))
+        return list(seen.items())
+
     def scope(self) -> str:
         """What was read: ``app: 3 files read`` (and why it stopped early)."""
         if not self.found:
@@ -147,13 +183,19 @@ class AppScan:
             facts.append(f"uses asyncio: {self.evidence(self.asyncio)}")
         if self.patches:
             facts.append(f"monkey-patches with {'+'.join(self.patchers)}: {self.patch_evidence()}")
+        elif self.asked_for:
+            facts.append(f"asks for {'+'.join(self.asked_for)}: {self.ask_evidence()}")
         elif self.green:
             facts.append(f"imports green libraries: {self.evidence(self.green)}")
         if not facts:
             facts.append("no Trio, asyncio-bound or green code")
+        if self.drivers:
+            places = ", ".join(f"{name} at {where}" for name, where in self.driver_places()[:3])
+            facts.append(f"blocking drivers: {places}")
         files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"
+        django = f", Django settings {self.django_settings}" if self.django_settings else ""
         stopped = f"; stopped early: {self.stopped}" if self.stopped else ""
-        return f"{self.module} ({files} read): {'; '.join(facts)}{stopped}"
+        return f"{self.module} ({files} read{django}): {'; '.join(facts)}{stopped}"
 
 
 # ----------------------------------------------------------------------------- resolving
@@ -224,6 +266,7 @@ def scan(
     module_level_only: bool = False,
     until: Callable[[Use], bool] | None = None,
     follow: Callable[[str], bool] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> AppScan:
     """Scan ``module`` and the modules of its own package or project it imports.
 
@@ -237,6 +280,7 @@ def scan(
     ``until``: stop at the first Trio use it accepts (the caller asks only
     whether there is one; the facts are then those of the files read so far).
     ``follow``: read only the modules it accepts (the start module always).
+    ``environ``: where ``DJANGO_SETTINGS_MODULE`` is looked up (``os.environ``).
     """
     libraries = library_dirs() if libraries is None else libraries
     start = clock()
@@ -261,6 +305,10 @@ def scan(
     asyncio: dict[tuple[str, str, int], Use] = {}
     green: dict[tuple[str, str, int], Use] = {}
     patches: dict[tuple[str, str, int], tuple[Library, Use]] = {}
+    drivers: dict[tuple[str, str, int], tuple[str, Use]] = {}
+    asks: dict[tuple[str, str, int], tuple[Library, Use]] = {}
+    eventlet: dict[tuple[str, str, int], Use] = {}
+    django_settings: str | None = None
     files: list[str] = []
     unreadable: list[str] = []
     #: module -> scanned as optional? (a module reached through a required import is rescanned)
@@ -314,6 +362,20 @@ def scan(
             use = _optional(use, optional)
             if key not in patches or patches[key][1].optional:
                 patches[key] = (library, use)
+        for name_, use in found.drivers:
+            drivers.setdefault((name_, use.path, use.line), (name_, _optional(use, optional)))
+        for library, use in found.asks:
+            key = (use.what, use.path, use.line)
+            use = _optional(use, optional)
+            if key not in asks or asks[key][1].optional:
+                asks[key] = (library, use)
+        for use in found.eventlet:
+            eventlet.setdefault((use.what, use.path, use.line), use)
+        if found.django_settings and django_settings is None:
+            # setdefault: the environment's value wins, as it does in Django.
+            env = os.environ if environ is None else environ
+            django_settings = env.get(_source.DJANGO_SETTINGS_VARIABLE) or found.django_settings
+            enqueue(django_settings, optional)
         if until is not None and any(until(use) for use in found.trio):
             break
         for imported_name, import_optional in found.imports:
@@ -329,6 +391,10 @@ def scan(
         patches=tuple(patches.values()),
         stopped=stopped,
         unreadable=tuple(unreadable),
+        drivers=tuple(drivers.values()),
+        asks=tuple(asks.values()),
+        django_settings=django_settings,
+        eventlet_api=tuple(eventlet.values()),
     )
 
 

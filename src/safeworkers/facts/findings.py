@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from safeworkers.facts import drivers
 from safeworkers.facts.patches import green_patchers
 from safeworkers.facts.versions import release
 
@@ -136,6 +137,7 @@ def find(
                 fix="pip install 'httpcore>=1.0.6' (the safeworkers guard covers the rest)",
             )
         )
+    found.extend(_blocking_drivers(packages, patchers))
     gunicorn = packages.get("gunicorn")
     if gunicorn and not _older_than(gunicorn, "26"):
         how = (
@@ -149,6 +151,52 @@ def find(
                 severity="info",
                 message=f"gunicorn {gunicorn} has no eventlet worker (`-k eventlet` fails)",
                 fix=how,
+            )
+        )
+    return found
+
+
+def _blocking_drivers(
+    packages: Mapping[str, str | None], patchers: tuple[str, ...]
+) -> list[Finding]:
+    """Installed C drivers that block a green worker's hub, each with its cure.
+
+    Information, not a warning: an environment with psycopg2 and no green
+    worker is fine. In a patched process the driver blocks now: a warning,
+    unless its automatic cure is installed.
+    """
+    found = []
+    for driver in drivers.DRIVERS:
+        versions = [packages.get(name) for name in driver.distributions]
+        version = next((v for v in versions if v), None)
+        if version is None:
+            continue
+        cure_there = bool(driver.cure_distribution and packages.get(driver.cure_distribution))
+        cured = [library for library in driver.auto if cure_there]
+        message = (
+            f"{driver.name} {version} is installed: a C driver that waits for {driver.server} "
+            "without yielding to a green hub; under a green worker that does not cure it, "
+            "one request at a time per worker while it waits"
+        )
+        if cured:
+            workers = " and ".join(f"{library.capitalize()}Worker" for library in cured)
+            applied = ", ".join(driver.auto[library] for library in cured)
+            verb = "they apply" if len(cured) > 1 else "it applies"
+            fix = (
+                f"nothing to do under {workers}: {verb} {applied} at boot when the app uses it "
+                "(SAFEWORKERS_GREEN_DRIVERS=0 turns it off)"
+            )
+            if len(cured) < 2:
+                fix += f"; otherwise: {driver.cure}"
+        else:
+            fix = driver.cure
+        patched = bool(patchers) and not (set(patchers) & set(cured))
+        found.append(
+            Finding(
+                id=f"blocking-driver-{driver.modules[0].lower()}",
+                severity="warning" if patched else "info",
+                message=message,
+                fix=fix,
             )
         )
     return found

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from safeworkers.facts import patches
+from safeworkers.facts import drivers, patches
 from safeworkers.facts.patches import (
     NO_BACKEND,
     PATCHERS,
@@ -67,6 +67,8 @@ PACKAGES: tuple[str, ...] = (
     "gunicorn-h1c",
     "uvicorn",
     "uvicorn-worker",
+    # the blocking drivers and their cures (facts.drivers)
+    *drivers.DISTRIBUTIONS,
 )
 
 

@@ -18,6 +18,7 @@ from safeworkers import settings as settings_mod
 from safeworkers import sockets
 
 if TYPE_CHECKING:
+    from safeworkers.facts.appscan import AppScan
     from safeworkers.settings import Settings
 
 #: gunicorn's exit status for "Worker failed to boot" (arbiter.WORKER_BOOT_ERROR):
@@ -124,13 +125,9 @@ class SafeWorkerMixin:
 
     def _asgi_app_message(self) -> str:
         """Why this WSGI-only worker refuses the ASGI app it loaded, and what to do instead."""
-        from safeworkers.facts import appscan
-
         name = f"safeworkers.{self.safeworkers_name}"
         decision = getattr(self, "safeworkers_decision", None)  # set when AutoWorker chose us
-        code = getattr(decision, "code", None)
-        if code is None:
-            code = appscan.scan(self.safeworkers_app_module(), appscan.import_path())
+        code = self.safeworkers_code()
         if code.patches:
             return (
                 f"this ASGI app monkey-patches the process when imported "
@@ -160,12 +157,64 @@ class SafeWorkerMixin:
         )
         return target.module_of(uri) if isinstance(uri, str) else ""
 
+    _sw_code: AppScan | None = None
+
+    def safeworkers_code(self) -> AppScan:
+        """What the app's code shows (read once per worker; AutoWorker's reading if it chose)."""
+        if self._sw_code is None:
+            decision = getattr(self, "safeworkers_decision", None)  # set when AutoWorker chose us
+            code = getattr(decision, "code", None)
+            if code is None:
+                from safeworkers.facts import appscan
+
+                code = appscan.scan(self.safeworkers_app_module(), appscan.import_path())
+            self._sw_code = code
+        return self._sw_code
+
+    def app_patcher(self) -> tuple[str, str] | None:
+        """(library, where) when the app's code monkey-patches at import where it runs here."""
+        from safeworkers.facts import drivers
+
+        code = self.safeworkers_code()
+        for library, use in code.patches:
+            if not use.optional or drivers.importable(library):
+                return library, code.evidence([use])
+        return None
+
+    def refuse_self_patching_app(self, threads: str) -> None:
+        """Stop at boot when the app patches the process: ``threads`` would run on the hub."""
+        found = self.app_patcher()
+        if found is None:
+            return
+        library, where = found
+        boot_failure(
+            self.log,
+            f"safeworkers.{self.safeworkers_name} cannot serve this app: it monkey-patches the "
+            f"process with {library} when imported ({where}), after this worker started "
+            f"{threads}: they would then wait on {library}'s hub and requests would hang. "
+            f"Serve it with -k safeworkers.{library.capitalize()}Worker (or "
+            "-k safeworkers.AutoWorker, which picks it)",
+        )
+
     def refuse_other_patcher(self, library: str) -> None:
-        """Stop at boot when another green library has patched this process already."""
+        """Stop at boot when another green library has patched this process already, or the
+        app's code patches with it when imported."""
         from safeworkers.facts import patches
 
         patched = patches.patch_state()
         others = sorted(set(patches.green_patchers(patched)) - {library})
+        found = self.app_patcher()
+        if not others and found is not None and found[0] != library:
+            other, where = found
+            boot_failure(
+                self.log,
+                f"safeworkers.{self.safeworkers_name} cannot serve this app: it monkey-patches "
+                f"the process with {other} when imported ({where}), and this worker patches it "
+                f"with {library} first: two patchers in one process break each other (errors "
+                "such as 'cannot release un-acquired lock'). Serve it with "
+                f"-k safeworkers.{other.capitalize()}Worker (or -k safeworkers.AutoWorker, "
+                "which picks it)",
+            )
         if not others:
             return
         other = others[0]

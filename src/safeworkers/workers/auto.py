@@ -82,6 +82,7 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
                 server="gunicorn",
                 before_load=functools.partial(self._before_load, current),
                 patched_by_app=functools.partial(self._patched_by_app, current),
+                green_drivers=current.green_drivers,
             )
         except policy.PolicyError as exc:
             boot_failure(self.log, str(exc))

@@ -44,6 +44,7 @@ else:
         safeworkers_name = "GeventWorker"
         safeworkers_adds = "gunicorn gevent worker"
         safeworkers_serves = ("wsgi",)
+        safeworkers_library = "gevent"
 
         def patch(self) -> None:
             # Runs first thing in init_process, before gevent.monkey.patch_all().

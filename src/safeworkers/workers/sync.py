@@ -41,6 +41,8 @@ class ThreadWorker(SafeWorkerMixin, _GunicornThreadWorker):  # type: ignore[misc
 
     def init_process(self) -> None:
         self.safeworkers_start()
+        # gthread imports the app in init_process, after its pool and poller exist.
+        self.refuse_self_patching_app("its thread pool and poller")
         super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:

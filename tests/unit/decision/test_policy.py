@@ -57,6 +57,8 @@ def code(
     patches: str | None = None,
     optional: bool = False,
     optional_patch: bool = False,
+    asks: str | None = None,
+    drivers: tuple[str, ...] = (),
 ) -> appscan.AppScan:
     """What a scan of an app module would report (``trio``: True, or the Trio module)."""
     uses = appscan.Use
@@ -70,6 +72,8 @@ def code(
         trio=(uses(trio_module, "/srv/app.py", 3, optional),) if trio else (),
         asyncio=(uses("asyncpg", "/srv/app.py", 4),) if asyncio else (),
         patches=((patches, patch),) if patches else (),  # type: ignore[arg-type]
+        asks=((asks, uses(f"async_mode={asks!r}", "/srv/app.py", 5)),) if asks else (),  # type: ignore[arg-type]
+        drivers=tuple((name, uses(name, "/srv/app.py", 6)) for name in drivers),
     )
 
 
@@ -89,8 +93,70 @@ UNUSABLE = env(trio_usable=False, reason="select.epoll is missing from this proc
 ASGI = {"app_kind": "asgi"}
 HYPERCORN = {"server": "hypercorn"}
 
+PSYCOPG2 = {"psycopg2-binary": "2.9.13"}
+PSYCOGREEN = {"psycogreen": "1.0.2"}
+
 # (row, id, environment, recommend() keyword arguments, server, worker_class, a reason fragment)
 ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] = [
+    (
+        "8",
+        "self-patching-app-with-a-cured-driver",
+        env(packages={**GEVENT, **PSYCOPG2, **PSYCOGREEN}),
+        {"app_kind": "unknown", "code": code(patches="gevent", drivers=("psycopg2",))},
+        "gunicorn",
+        policy.GEVENT,
+        "serves green I/O concurrently (a sync worker would serve it one request at a time); "
+        "psycopg2 (app.py:6) is made green at boot (psycogreen.gevent:patch_psycopg)",
+    ),
+    (
+        "8",
+        "self-patching-app-with-a-blocking-driver",
+        env(packages={**GEVENT, **PSYCOPG2}),
+        {"app_kind": "unknown", "code": code(patches="gevent", drivers=("psycopg2",))},
+        "gunicorn",
+        policy.GEVENT,
+        "but psycopg2 (app.py:6; cure: psycogreen's wait callback",
+    ),
+    (
+        "8",
+        "self-patching-app-with-its-cure-switched-off",
+        env(packages={**GEVENT, **PSYCOPG2, **PSYCOGREEN}),
+        {
+            "app_kind": "unknown",
+            "code": code(patches="gevent", drivers=("psycopg2",)),
+            "green_drivers": False,
+        },
+        "gunicorn",
+        policy.GEVENT,
+        "blocks gevent's hub: while it waits the worker serves one request at a time",
+    ),
+    (
+        "8a",
+        "asks-for-gevent",
+        env(packages=GEVENT),
+        {"app_kind": "unknown", "code": code(asks="gevent")},
+        "gunicorn",
+        policy.GEVENT,
+        "the app asks for gevent itself (async_mode='gevent' at app.py:5): only gevent's hub",
+    ),
+    (
+        "8a",
+        "asks-for-eventlet",
+        env(packages=EVENTLET),
+        {"app_kind": "wsgi", "code": code(asks="eventlet"), "threads": 4},
+        "gunicorn",
+        policy.EVENTLET,
+        "the app asks for eventlet itself",
+    ),
+    (
+        "F3",
+        "asks-and-backend-agree",
+        env(packages=GEVENT),
+        {"backend": "gevent", "code": code(asks="gevent")},
+        "gunicorn",
+        policy.GEVENT,
+        "SAFEWORKERS_BACKEND=gevent asked for it",
+    ),
     ("1", "windows-wsgi", env(platform="win32"), {}, "hypercorn", "asyncio", "not run on Windows"),
     (
         "1",
@@ -599,6 +665,41 @@ ERRORS: list[tuple[str, str, detect.Environment, dict[str, Any], str]] = [
         "Trio cannot run here: select.epoll is missing",
     ),
     ("F11", "asgi-for-wsgi", env(), {"backend": "asgi"}, "this app is WSGI"),
+    (
+        "8b",
+        "asks-under-hypercorn",
+        env(packages=GEVENT),
+        {"code": code(asks="gevent"), **HYPERCORN},
+        "hypercorn cannot serve green code: serve it with gunicorn -k safeworkers.GeventWorker",
+    ),
+    (
+        "8b",
+        "asks-asgi",
+        env(packages=GEVENT),
+        {"code": code(asks="gevent"), **ASGI},
+        "it is an ASGI app and the green workers serve WSGI apps",
+    ),
+    (
+        "8b",
+        "asks-not-installed",
+        env(),
+        {"code": code(asks="gevent")},
+        "needs gevent, which is not installed: pip install 'safeworkers[gevent]'",
+    ),
+    (
+        "8b",
+        "asks-in-a-process-the-other-patched",
+        PATCHED_EVENTLET,
+        {"code": code(asks="gevent")},
+        "monkey-patched by eventlet: two green libraries in one process break each other",
+    ),
+    (
+        "F13",
+        "sync-for-an-app-asking-for-gevent",
+        env(packages=GEVENT),
+        {"backend": "sync", "code": code(asks="gevent")},
+        "SAFEWORKERS_BACKEND=sync does not fit",
+    ),
     ("F12", "sync-on-hypercorn", env(), {"backend": "sync", **HYPERCORN}, "no sync worker"),
 ]
 
@@ -616,7 +717,8 @@ def test_errors(environment: detect.Environment, kwargs: dict[str, Any], message
 def _doc_rows() -> dict[str, str]:
     """Row label -> the row's text, from the two tables in docs/choosing.md."""
     return {
-        m.group(1): m.group(2) for m in re.finditer(r"^\| (F?\d+) \|(.*)$", DOC.read_text(), re.M)
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| (F?\d+[a-z]?) \|(.*)$", DOC.read_text(), re.M)
     }
 
 
@@ -661,3 +763,32 @@ def test_hypercorn_choice_does_not_depend_on_whether_the_app_was_loaded() -> Non
 def test_choice_str_names_server_worker_and_reasons() -> None:
     text = str(policy.recommend(env(), threads=2))
     assert text.startswith("gunicorn -k safeworkers.ThreadWorker: WSGI app with --threads 2")
+
+
+def test_the_green_reason_never_claims_concurrency_a_driver_takes_away() -> None:
+    """Row 8 with each driver the table knows, installed without its cure."""
+    from safeworkers.facts import drivers
+
+    for driver in drivers.DRIVERS:
+        packages = {**GEVENT, driver.distributions[0]: "1.0"}
+        facts = code(patches="gevent", drivers=(driver.name,))
+        choice = policy.recommend(env(packages=packages), app_kind="unknown", code=facts)
+        reasons = "; ".join(choice.reasons)
+        if driver.auto_cure("gevent") and driver.cure_distribution in packages:
+            assert "is made green at boot" in reasons, (driver.name, reasons)
+        else:
+            assert "serves one request at a time" in reasons, (driver.name, reasons)
+            assert "serves green I/O concurrently" not in reasons, (driver.name, reasons)
+
+
+def test_refusals_for_a_self_patching_app() -> None:
+    from safeworkers.decision import registry
+
+    where = "gevent.monkey.patch_all at app.py:1"
+    for worker in registry.WORKERS:
+        refusal = policy.refusal(worker, "gevent", where)
+        if worker.threads or worker.patches == "eventlet":
+            assert refusal is not None, worker
+            assert "-k safeworkers.GeventWorker" in refusal, worker
+        else:
+            assert refusal is None, worker

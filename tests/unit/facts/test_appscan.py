@@ -197,3 +197,79 @@ def test_the_scan_imports_nothing() -> None:
     scan("submodule", "myapp.main")
     scan("selfpatch/gevent_forms", "a")
     assert not {m for m in set(sys.modules) - before if m.startswith(("myapp", "gevent", "a"))}
+
+
+# --- a green library asked for, blocking drivers, Django (issue 17) -------------------------
+
+
+def test_async_mode_and_gevent_websocket_ask_for_a_green_library() -> None:
+    found = scan("asks", "socketio_app")
+    assert found.asked_for == ("gevent",)
+    assert [u.describe(found.root) for _, u in found.asks] == [
+        "async_mode='gevent' at socketio_app.py:6"
+    ]  # async_mode="threading" asks for nothing
+    assert not found.patches
+    assert "asks for gevent: async_mode='gevent' at socketio_app.py:6" in found.summary()
+    ws = scan("asks", "ws_app")
+    assert ws.asked_for == ("gevent",)  # eventlet.websocket is optional there
+    assert {(library, u.what, u.optional) for library, u in ws.asks} == {
+        ("gevent", "geventwebsocket.handler", False),
+        ("eventlet", "eventlet.websocket", True),
+    }
+
+
+def test_drivers_from_imports_database_urls_and_django_engines() -> None:
+    found = scan("drivers", "app")
+    assert sorted(found.driver_places()) == [
+        ("grpcio", "app.py:1"),
+        ("mysqlclient", "drivers_helpers/settings.py:1"),
+        ("psycopg2", "app.py:6"),
+    ]
+    assert "blocking drivers: " in found.summary()
+
+
+def test_django_project_is_read_as_django_reaches_it() -> None:
+    found = scan("django", "mysite.wsgi", environ={})
+    read = {Path(f).relative_to(TREES / "django").as_posix() for f in found.files}
+    assert read == {
+        "mysite/__init__.py",
+        "mysite/wsgi.py",
+        "mysite/settings.py",
+        "mysite/middleware.py",
+        "mysite/urls.py",
+        "polls/__init__.py",
+        "polls/apps.py",
+        "polls/models.py",
+        "polls/urls.py",
+        "polls/views.py",
+        "polls/api.py",
+    }
+    assert found.django_settings == "mysite.settings"
+    assert found.patchers == ("gevent",)
+    assert found.needs_trio  # polls/api.py, reached through include(("polls.api", "api"))
+    assert found.driver_places() == [("psycopg2", "polls/models.py:1")]
+    assert "(11 files read, Django settings mysite.settings)" in found.summary()
+
+
+def test_django_settings_module_from_the_environment_wins_over_setdefault() -> None:
+    found = scan("django", "mysite.wsgi", environ={"DJANGO_SETTINGS_MODULE": "other_settings.prod"})
+    assert found.django_settings == "other_settings.prod"
+    assert found.uses_asyncio  # other_settings/urls.py
+    assert not found.patches  # mysite.settings and the polls app were never reached
+
+
+def test_a_bound_is_said_in_the_summary() -> None:
+    found = scan("django", "mysite.wsgi", environ={}, max_files=4)
+    assert found.stopped == "more than 4 files"
+    assert found.summary().endswith("; stopped early: more than 4 files")
+    assert "(4 files read, Django settings mysite.settings)" in found.summary()
+
+
+def test_eventlet_api_uses_are_listed_with_their_lines() -> None:
+    migrate = Path(__file__).resolve().parents[2] / "fixtures" / "migrate"
+    found = appscan.scan("eventlet_app.server", [str(migrate)])
+    assert {(u.what, u.where(found.root)) for u in found.eventlet_api} >= {
+        ("eventlet.monkey_patch", "eventlet_app/server.py:3"),
+        ("eventlet.spawn_n", "eventlet_app/chat/workers.py:16"),
+        ("eventlet.semaphore.CappedSemaphore", "eventlet_app/chat/rooms.py:7"),
+    }

@@ -47,6 +47,7 @@ class EventletWorker(AfterPatchMixin, SafeWorkerMixin, GracefulStopMixin, AsyncW
         "closing on shutdown and zero-copy sendfile"
     )
     safeworkers_serves = ("wsgi",)
+    safeworkers_library = "eventlet"
 
     if TYPE_CHECKING:  # gunicorn's Worker attributes used here
         sockets: list[Any]
