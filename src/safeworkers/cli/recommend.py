@@ -32,6 +32,11 @@ def main(args: argparse.Namespace) -> int:
     for reason in choice.reasons:
         print(f"  because {reason}")
     print(f"  app code: {code.summary()}")
+    from safeworkers.facts import freethreading
+
+    gil = freethreading.gil_state()  # after the app was imported, as AutoWorker sees it
+    if gil.free_threaded:
+        print(f"  python: {gil.describe()}")
     print(f"run: {run_line(args, choice)}")
     return 0
 
