@@ -273,7 +273,10 @@ class Server:
         """Everything the server wrote to stdout and stderr so far."""
         if self._final_log is not None:
             return self._final_log
-        return self.log_path.read_text(errors="replace")
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:  # a process that has not written it yet
+            return ""
 
     @property
     def address(self) -> tuple[str, int] | str:

@@ -65,6 +65,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
+from safeworkers.facts.forksafety import OBJC_VARIABLE, SIMULATE_VARIABLE, objc_check_disabled
+
 #: ``--simulate`` names -> the ``sys.platform`` value Trio sees.
 PLATFORMS: Mapping[str, str] = {
     "darwin": "darwin",
@@ -75,15 +77,14 @@ PLATFORMS: Mapping[str, str] = {
 #: The names users pass to ``--simulate`` (the aliases are for the test harness).
 CHOICES: tuple[str, ...] = ("darwin", "freebsd")
 BACKEND_MODULE = "trio._core._run"
-#: Read by the sitecustomize in ``_site`` (and by safeworkers.facts.forksafety, as
-#: SIMULATE_VARIABLE); not a SAFEWORKERS_* setting.
-ENV_VAR = "_SAFEWORKERS_SIMULATE_PLATFORM"
+#: Read by the sitecustomize in ``_site`` and by safeworkers.facts.forksafety, which
+#: names it; not a SAFEWORKERS_* setting.
+ENV_VAR = SIMULATE_VARIABLE
 SITE_DIR = Path(__file__).resolve().parent / "_site"
 #: The module whose top-level code sees darwin, to take its macOS proxy branch.
 PROXY_MODULE = "urllib.request"
 #: The stand-in for macOS's ``_scproxy``.
 SCPROXY_FILE = Path(__file__).resolve().parent / "scproxy.py"
-OBJC_VARIABLE = "OBJC_DISABLE_INITIALIZE_FORK_SAFETY"
 
 #: The process the simulation started in, and whether the Objective-C fork-safety
 #: check was off then: what the runtime reads when the process starts.
@@ -172,7 +173,7 @@ def install(fake: str) -> None:
     if not any(isinstance(f, PlatformSimulator) for f in sys.meta_path):
         sys.meta_path.insert(0, PlatformSimulator(platform_value(fake)))
         _started_pid = os.getpid()
-        _objc_off_at_start = os.environ.get(OBJC_VARIABLE, "").strip().upper() == "YES"
+        _objc_off_at_start = objc_check_disabled(os.environ.get(OBJC_VARIABLE))
 
 
 def forked_child() -> bool:
