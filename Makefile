@@ -61,7 +61,7 @@ test: lint typecheck dist pytest pythons
 pythons: $(STAMP)
 	$(BIN)/nox -s subset
 
-# The whole suite on every supported Python (3.10-3.13).
+# The whole suite on every supported Python (3.10-3.14; those not installed are skipped).
 pythons-all: $(STAMP)
 	$(BIN)/nox -s tests
 

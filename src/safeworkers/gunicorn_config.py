@@ -9,8 +9,12 @@ Settings (each can be overridden on the command line, or in your own
 - ``on_starting``: prints the worker class, ``bind`` and ``workers`` in force
   (after ``-b``/``-w``/``-k`` and your own config), and with
   ``SAFEWORKERS_MPTCP=1`` creates the listeners for the final ``bind`` (MPTCP
-  where the kernel allows) and hands them to gunicorn as ``fd://N``; if you
-  define your own ``on_starting``, call this one from it;
+  where the kernel allows) and hands them to gunicorn as ``fd://N``; on macOS
+  it also does what the master must do before forking, for any worker class
+  (:mod:`safeworkers.deploy.forksafety`: the warning when
+  ``OBJC_DISABLE_INITIALIZE_FORK_SAFETY=YES`` is missing, the proxy settings
+  handed to the workers, the cause of a worker's death by SIGABRT or SIGSEGV
+  in the log); if you define your own ``on_starting``, call this one from it;
 - ``workers``: ``WEB_CONCURRENCY``, else 2 x CPUs + 1 (gunicorn's advice);
 - ``keepalive`` 5 s, ``timeout`` 30 s, ``graceful_timeout`` 30 s;
 - ``forwarded_allow_ips``: loopback only, never ``*``: trust the proxy you run;
@@ -33,6 +37,7 @@ from typing import Any
 
 from safeworkers.decision import registry as _registry
 from safeworkers.deploy import environ as _environ
+from safeworkers.deploy import forksafety as _forksafety
 
 __all__ = [
     "bind",
@@ -71,6 +76,18 @@ def bind_from_environment(default: str = _environ.DEFAULT_BIND) -> list[str]:
     return _environ.binds(default=default)
 
 
+def restart_with_objc_fork_safety_off() -> None:
+    """On macOS, run gunicorn's command again with ``OBJC_DISABLE_INITIALIZE_FORK_SAFETY=YES``.
+
+    Call it at the top of a config file of your own (the ``gunicorn``
+    template does): the Objective-C runtime reads the variable only when the
+    process starts, so this starts it once more, with the same arguments,
+    before gunicorn has done anything. Nothing happens elsewhere, or when the
+    variable is set already. Not in ``__all__``: import it by name.
+    """
+    _forksafety.restart_with_objc_fork_safety_off()
+
+
 #: The modules of gunicorn's own worker classes that monkey-patch when they start.
 _GREEN_UPSTREAM = tuple(f"{w.module}." for w in _registry.WORKERS if w.patches and not w.ours)
 
@@ -83,6 +100,7 @@ def on_starting(server: Any) -> None:
     the worker class, and just before gunicorn creates the listeners itself.
     """
     cfg = server.cfg
+    _forksafety.prepare_master(server.log)
     control = ""
     if "control_socket" in cfg.settings:  # gunicorn >= 25.1
         control = " control_socket=" + ("off" if cfg.control_socket_disable else cfg.control_socket)

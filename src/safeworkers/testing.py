@@ -17,7 +17,13 @@ not stopped within ``stop_timeout``, ``SIGKILL``.
 
 ``simulate="darwin"`` (or ``"freebsd"``) makes Trio's backend selection in
 the server's processes see that platform (see :mod:`safeworkers.simulation`),
-which reproduces the macOS/BSD-only failures on Linux.
+which reproduces the macOS/BSD-only failures on Linux; ``darwin`` also
+reproduces macOS's fork-safety crash (a forked worker that asks for the
+system proxy settings dies with SIGABRT).
+
+A worker that dies by a crash signal (SIGABRT, SIGSEGV, ...) before the
+server answered ends the wait at once (:class:`WorkerCrashed`): gunicorn
+would respawn it, and it would crash again, until the time allowed ran out.
 
 The child's environment is ours without ``SAFEWORKERS_*`` variables (so the
 settings of the session running the tests do not leak into the server; pass
@@ -48,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from safeworkers import simulation
+from safeworkers.facts import forksafety
 
 if TYPE_CHECKING:
     import httpx
@@ -59,6 +66,7 @@ __all__ = [
     "Server",
     "ServerExited",
     "ServerNotReady",
+    "WorkerCrashed",
     "executable",
     "free_port",
     "gunicorn",
@@ -142,23 +150,51 @@ _EXCEPTION = re.compile(
 _OURS = re.compile(r"\[ERROR\] safeworkers: (.*)$")
 _GUNICORN_ERROR = re.compile(r"^Error: (.*?):?\s*$")
 _REASON = re.compile(r"\[ERROR\] Reason: (.*)$")
+#: The Objective-C runtime's line before it aborts a forked child on macOS.
+_OBJC = re.compile(r"^(objc\[\d+\]: .*? when fork\(\) was called\.)")
 
 
 def one_line_cause(log: str) -> str | None:
     """Why a server failed, from its log (:attr:`Server.log`): the line a user would
-    paste. Our own error, gunicorn's ``Error:`` line, the last exception (type and
-    message), or gunicorn's stated reason, in that order.
+    paste. Our own error, gunicorn's ``Error:`` line, a worker's death by a crash
+    signal (with the Objective-C runtime's line, if it printed one), the last
+    exception (type and message), or gunicorn's stated reason, in that order.
 
     What Python prints under "Exception ignored in" is left out: those are
     errors in finalizers while the process exits (gevent's hub on Python 3.10
     prints one after the real cause), never why it exited.
     """
     lines = _without_ignored(log.splitlines())
-    for pattern in (_OURS, _GUNICORN_ERROR, _EXCEPTION, _REASON):
-        for line in reversed(lines):
-            match = pattern.search(line.rstrip())
-            if match:
-                return ": ".join(g for g in match.groups() if g).strip()
+    for pattern in (_OURS, _GUNICORN_ERROR):
+        found = _last_match(pattern, lines)
+        if found:
+            return found
+    crash = _crash_line(log)
+    if crash is not None:
+        objc = _last_match(_OBJC, lines)
+        return f"a worker was killed by {crash[1]}" + (f" ({objc})" if objc else "")
+    for pattern in (_EXCEPTION, _REASON):
+        found = _last_match(pattern, lines)
+        if found:
+            return found
+    return None
+
+
+def _last_match(pattern: re.Pattern[str], lines: list[str]) -> str | None:
+    for line in reversed(lines):
+        match = pattern.search(line.rstrip())
+        if match:
+            return ": ".join(g for g in match.groups() if g).strip()
+    return None
+
+
+def _crash_line(log: str) -> tuple[int, str] | None:
+    """``(pid, signal)`` of the last worker gunicorn reports killed by a crash signal
+    (SIGABRT, SIGSEGV, SIGBUS, SIGTRAP, SIGILL) in ``log``, or None."""
+    for line in reversed(log.splitlines()):
+        found = forksafety.worker_signal(line)
+        if found is not None and found[1] in forksafety.CRASH_SIGNALS:
+            return found
     return None
 
 
@@ -202,6 +238,19 @@ class ServerExited(ServerNotReady):
         super().__init__(f"server exited with {self.returncode}; log:\n{server.log}")
 
 
+class WorkerCrashed(ServerNotReady):
+    """A worker died by a crash signal before the server answered (the server is stopped)."""
+
+    def __init__(self, server: Server, pid: int, signal_name: str) -> None:
+        self.server = server
+        self.pid = pid
+        self.signal = signal_name
+        super().__init__(
+            f"worker {pid} was killed by {signal_name} before the server answered; "
+            f"log:\n{server.log}"
+        )
+
+
 @dataclass
 class Server:
     """A running server process.
@@ -224,7 +273,10 @@ class Server:
         """Everything the server wrote to stdout and stderr so far."""
         if self._final_log is not None:
             return self._final_log
-        return self.log_path.read_text(errors="replace")
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:  # a process that has not written it yet
+            return ""
 
     @property
     def address(self) -> tuple[str, int] | str:
@@ -297,8 +349,10 @@ class Server:
         """Wait until the server answers any HTTP request (``GET path``); that answer.
 
         Tries every ``poll`` seconds (a benchmark timing the boot polls more
-        often). Raises :class:`ServerExited` if the process ends first, and
-        :class:`ServerNotReady` (after stopping the server) on time-out.
+        often). Raises :class:`ServerExited` if the process ends first,
+        :class:`WorkerCrashed` (after stopping the server) when a worker died
+        by a crash signal, and :class:`ServerNotReady` (after stopping the
+        server) on time-out.
         """
         deadline = time.monotonic() + timeout
         last: Exception | None = None
@@ -309,6 +363,10 @@ class Server:
                 return self.fetch(path, timeout=max(0.1, min(5.0, deadline - time.monotonic())))
             except (OSError, http.client.HTTPException) as exc:
                 last = exc
+                crashed = _crash_line(self.log)
+                if crashed is not None:
+                    self.stop()
+                    raise WorkerCrashed(self, *crashed) from None
                 time.sleep(poll)
         if self.proc.poll() is not None:
             raise ServerExited(self)

@@ -66,8 +66,13 @@ def test_server_factory_serves_and_stops(pytester: pytest.Pytester) -> None:
         assert not Path(f"/proc/{pid}").exists()
 
 
-def test_marker_and_helper_report_the_failure_users_would_see(pytester: pytest.Pytester) -> None:
+def test_marker_and_helper_report_the_failure_users_would_see(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The marker fails the test with the one-line cause; the helper passes for our worker."""
+    # Trio's failure alone: without this, simulated macOS's fork-safety crash comes first
+    # (httpx reads the proxy settings before it touches trio; tests/integration/test_forksafety.py).
+    monkeypatch.setenv("OBJC_DISABLE_INITIALIZE_FORK_SAFETY", "YES")
     shutil.copy(servers.TEST_APPS / "flask_httpx.py", pytester.path)
     pytester.makepyfile(
         test_boots="""

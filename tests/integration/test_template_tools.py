@@ -117,8 +117,14 @@ def test_procfile_passes_honcho_check_and_its_command_checks() -> None:
     assert "Valid procfile detected (web)" in output
     [command] = [line[4:] for line in procfile.read_text().splitlines() if line.startswith("web:")]
     argv = shlex.split(command)
+    # Leading NAME=VALUE words are environment settings, as the platform's shell reads them.
+    assignments: dict[str, str] = {}
+    while "=" in argv[0] and argv[0].split("=", 1)[0].isidentifier():
+        name, value = argv.pop(0).split("=", 1)
+        assignments[name] = value
+    assert assignments == {"OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES"}  # macOS: forked workers
     argv[0] = str(servers.BIN / argv[0])
-    env = {**os.environ, "PORT": str(testing.free_port())}
+    env = {**os.environ, **assignments, "PORT": str(testing.free_port())}
     deploy.run([*argv, "--check-config"], cwd=servers.APPS, env=env)
 
 

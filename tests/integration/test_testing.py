@@ -84,3 +84,22 @@ def test_a_prefix_command_runs_the_server_and_the_server_is_what_is_stopped() ->
         assert os.getpriority(os.PRIO_PROCESS, server.proc.pid) == min(base + 3, 19)
         assert server.argv[0] == servers.gunicorn_exe()  # the server's command, without prefix
     assert server.proc.returncode == 0
+
+
+def test_waiting_on_a_server_that_has_no_log_yet(tmp_path: Path) -> None:
+    """A Server view of another process (nginx, in test_deploy_e2e) whose log file does not
+    exist yet: the wait looks for a crashed worker in it, and finds none."""
+    import subprocess
+    import sys
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    server = testing.Server(
+        sleeper, tmp_path / "not-yet.log", f"http://127.0.0.1:{testing.free_port()}"
+    )
+    try:
+        with pytest.raises(testing.ServerNotReady) as failure:
+            server.wait_ready(timeout=0.5)
+        assert not isinstance(failure.value, testing.WorkerCrashed)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

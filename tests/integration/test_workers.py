@@ -73,7 +73,9 @@ def test_field_failure_side_by_side_gevent_on_macos_like_platform(
     upstream: servers.Server,
 ) -> None:
     """Upstream `-k gevent` cannot boot the app; safeworkers.GeventWorker serves it."""
-    env = {"UPSTREAM_URL": upstream.url}
+    # Trio's failure alone: the Objective-C fork-safety check off (else simulated macOS's
+    # fork-safety crash comes first: test_forksafety.py).
+    env = {"UPSTREAM_URL": upstream.url, "OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES"}
     with servers.gunicorn(
         "flask_httpx:app", "-k", "gevent", fake_platform="darwin", env=env, wait=False
     ) as broken:

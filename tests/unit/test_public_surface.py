@@ -101,6 +101,7 @@ SURFACE: dict[str, tuple[str, ...]] = {
         "Server",
         "ServerExited",
         "ServerNotReady",
+        "WorkerCrashed",
         "executable",
         "free_port",
         "gunicorn",
@@ -154,7 +155,7 @@ ALSO: dict[str, tuple[str, ...]] = {
         "load",
         "markdown_table",
     ),
-    "safeworkers.gunicorn_config": ("bind_from_environment",),
+    "safeworkers.gunicorn_config": ("bind_from_environment", "restart_with_objc_fork_safety_off"),
     "safeworkers.pytest_plugin": (
         "MARKER",
         "pytest_configure",

@@ -7,8 +7,18 @@ timeouts, forwarded_allow_ips for loopback only, the Trio import guard for
 gunicorn's own green workers) and sets what this deployment decides.
 """
 
+import os
+
 from safeworkers.gunicorn_config import *  # noqa: F403
-from safeworkers.gunicorn_config import bind_from_environment
+from safeworkers.gunicorn_config import bind_from_environment, restart_with_objc_fork_safety_off
+
+# macOS: gunicorn forks its workers without exec, and a worker that initialises
+# an Objective-C class the master had not (CoreFoundation: the system proxy
+# lookup of urllib, requests and httpx) dies with SIGABRT unless
+# OBJC_DISABLE_INITIALIZE_FORK_SAFETY=YES was in the environment when the
+# interpreter started. This runs gunicorn's command once more with it set; it
+# does nothing on other systems, or when the variable is set (yours wins).
+restart_with_objc_fork_safety_off()
 
 # Worker: safeworkers.AutoWorker, because
 # it reads the app's code and the process and picks the worker in each worker
@@ -32,7 +42,8 @@ umask = 0o117
 # your process manager's stop timeout above it.
 graceful_timeout = 30
 # The heartbeat file on a RAM disk: no disk I/O, works on read-only root filesystems.
-worker_tmp_dir = "/dev/shm"
+# (macOS has no /dev/shm: gunicorn's default, the temporary directory, there.)
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 
 # gunicorn >= 25.1's control socket (gunicornc) comes from safeworkers.gunicorn_config:

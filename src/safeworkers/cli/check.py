@@ -2,8 +2,9 @@
 
 Each candidate (our workers and their upstream twins, gevent and eventlet
 included, plus hypercorn for ASGI apps) is started in its own process tree
-with :mod:`safeworkers.testing`, optionally with Trio's platform simulated
-(``--simulate darwin``), and sent one request. The matrix says, per worker,
+with :mod:`safeworkers.testing`, optionally with macOS or FreeBSD simulated
+(``--simulate darwin``: Trio's backend selection, and macOS's fork-safety
+crash), and sent one request. The matrix says, per worker,
 "serves" with the status, or the one-line cause of the failure (the
 exception type and message from the server's log). Boots run in parallel
 (``--jobs``), each bounded by ``--timeout``.
@@ -275,6 +276,8 @@ def boot(
         response = server.wait_ready(timeout, path=path)
     except testing.ServerExited:
         result.cause = one_line_cause(server.log) or f"exited with {server.proc.returncode}"
+    except testing.WorkerCrashed as crashed:
+        result.cause = _crash_cause(server.log, crashed.signal, simulate)
     except testing.ServerNotReady:
         found = one_line_cause(server.log)
         result.cause = f"no answer within {timeout:g}s" + (f" ({found})" if found else "")
@@ -302,6 +305,19 @@ def boot(
 _DRIVER_WARNING = re.compile(
     r"\[WARNING\] safeworkers \w+: (.+? waits for .+? without yielding.*)$", re.M
 )
+
+
+def _crash_cause(log: str, signal_name: str, simulate: str | None) -> str:
+    """A worker's death by a crash signal, and on macOS (real or simulated) its likely cause."""
+    from safeworkers.facts import forksafety
+    from safeworkers.testing import one_line_cause
+
+    cause = one_line_cause(log) or f"a worker was killed by {signal_name}"
+    environ = simulation.child_env(simulate) if simulate else dict(os.environ)
+    hint = forksafety.crash_hint(signal_name, forksafety.state(environ))
+    if hint is not None and not cause.startswith("worker "):  # ours explain it already
+        cause += f": {hint}"
+    return cause
 
 
 # ------------------------------------------------------------------ the command
@@ -374,7 +390,10 @@ def _print_matrix(
     intended: Sequence[str],
     ok: bool,
 ) -> None:
-    where = f", Trio seeing {args.simulate}" if args.simulate else ""
+    where = {
+        "darwin": ", macOS simulated (Trio's backend, fork safety)",
+        "freebsd": ", FreeBSD simulated (Trio's backend)",
+    }.get(args.simulate or "", "")
     print(f"safeworkers check {args.app}: GET {args.path}{where}")
     if "error" in choice:
         print(f"AutoWorker would pick: unknown ({choice['error']})")
@@ -420,7 +439,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--simulate",
         choices=simulation.CHOICES,
-        help="make Trio's backend selection see this platform (macOS/BSD failures on Linux)",
+        help="make Trio's backend selection see this platform (macOS/BSD failures on Linux); "
+        "darwin also reproduces macOS's fork-safety crash of forked workers",
     )
     parser.add_argument("--path", default="/", help="the path to request (default /)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -32,6 +32,11 @@ def main(args: argparse.Namespace) -> int:
     except decide.ERRORS as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
     choice, code = decision.choice, decision.code
+    from safeworkers.facts import freethreading
+
+    gil = freethreading.gil_state()  # after the app was imported, as AutoWorker sees it
+    if gil.free_threaded:
+        print(f"  python: {gil.describe()}")
     print(f"{choice.server} -k {choice.worker_class}")
     for reason in choice.reasons:
         print(f"  because {reason}")

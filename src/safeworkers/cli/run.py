@@ -9,6 +9,12 @@ run directly). Every Python interpreter that starts with the variable set
 hook, which installs the guard before the command's own code can patch; see
 :mod:`safeworkers._startup`.
 
+On macOS (and under its simulation) it also sets
+``OBJC_DISABLE_INITIALIZE_FORK_SAFETY=YES``, unless the variable is set
+already: the Objective-C runtime reads it only when a process starts, and
+without it a process forked from COMMAND (a gunicorn or Celery prefork
+worker) can die with SIGABRT (:mod:`safeworkers.facts.forksafety`).
+
 Before it hands over, it checks what it can, so that the guard is never
 silently missing: the settings, that COMMAND exists, that the hook is
 installed in this Python, and, when COMMAND is a Python program run by
@@ -25,6 +31,7 @@ import sys
 from collections.abc import Mapping
 
 from safeworkers import _startup, settings
+from safeworkers.facts import forksafety
 
 #: Exit statuses a shell uses: not found, found but cannot be run.
 NOT_FOUND = 127
@@ -52,7 +59,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Run COMMAND with SAFEWORKERS_GUARD_PROCESS=1: every Python process it starts "
             "installs the Trio import guard at start-up, before its own code can monkey-patch. "
-            f"Example: {USAGE_EXAMPLE}"
+            "On macOS it also sets OBJC_DISABLE_INITIALIZE_FORK_SAFETY=YES (unless set), "
+            f"so that forked workers survive. Example: {USAGE_EXAMPLE}"
         ),
     )
     parser.add_argument(
@@ -91,6 +99,8 @@ def prepare(command: list[str], environ: Mapping[str, str]) -> tuple[str, dict[s
         )
     env = dict(environ)
     env[_startup.VARIABLE] = "1"
+    if forksafety.darwin(environ=env):
+        env.setdefault(forksafety.OBJC_VARIABLE, "YES")  # yours, if set, wins
     try:
         current = settings.load(env)
     except settings.SettingsError as exc:

@@ -288,11 +288,7 @@ def recommend(
     if facts.kind == "unknown":
         raise PolicyError("could not tell whether the app is WSGI or ASGI: load it first")
     if facts.kind == "wsgi":
-        if threads > 1:
-            reasons.append(f"WSGI app with --threads {threads}: a thread pool per process")
-            return Choice("gunicorn", THREAD, tuple(reasons))
-        reasons.append("WSGI app, one thread: gunicorn's sync worker is the fastest fit")
-        return Choice("gunicorn", SYNC, tuple(reasons))
+        return _wsgi_choice(env, threads, reasons)
     if facts.needs_trio:
         reasons.append(f"ASGI app that runs Trio code ({facts.trio_evidence})")
         return _trio_choice(server, reasons)
@@ -378,6 +374,39 @@ def refusal(worker: registry.Worker, patcher: str, evidence: str) -> str | None:
     return None
 
 
+def _wsgi_choice(env: Environment, threads: int, reasons: list[str]) -> Choice:
+    """Rows 13 and 14: threads, or one at a time; a free-threaded Python with the GIL off
+    runs threads in parallel, which only the thread worker uses."""
+    parallel = env.gil.parallel_threads
+    if threads > 1:
+        why = f"WSGI app with --threads {threads}: a thread pool per process"
+        if parallel:
+            why += ", whose threads run in parallel: free-threaded Python with the GIL off"
+        reasons.append(why)
+        return Choice("gunicorn", THREAD, tuple(reasons))
+    if parallel:
+        reasons.append(
+            "WSGI app on a free-threaded Python with the GIL off: gunicorn's gthread worker "
+            "runs its threads in parallel, which the sync worker cannot use; with --threads 1 "
+            "it serves one request at a time per process: raise --threads (and lower -w)"
+        )
+        return Choice("gunicorn", THREAD, tuple(reasons))
+    reasons.append("WSGI app, one thread: gunicorn's sync worker is the fastest fit")
+    if env.gil.free_threaded:
+        reasons.append(f"threads would not run in parallel here ({env.gil.describe()})")
+    return Choice("gunicorn", SYNC, tuple(reasons))
+
+
+def _green_gil_note(env: Environment) -> list[str]:
+    """What a green worker gives up on a free-threaded Python (nothing to say elsewhere)."""
+    if not env.gil.free_threaded:
+        return []
+    return [
+        f"on this free-threaded Python ({env.gil.describe()}) a green worker still serves on "
+        "one OS thread: it gains nothing from free-threading (safeworkers.ThreadWorker would)"
+    ]
+
+
 def _patched(
     env: Environment, facts: _Facts, server: Server, reasons: list[str], green_drivers: bool
 ) -> Choice:
@@ -396,6 +425,7 @@ def _patched(
         reasons.append("an ASGI app: the asyncio worker serves it on the patched stdlib")
         return _asyncio_choice(env, server, reasons)
     reasons.append(green_service(env, patcher, facts.code, green_drivers))
+    reasons.extend(_green_gil_note(env))
     return Choice("gunicorn", _GREEN[patcher].name, tuple(reasons))
 
 
@@ -481,6 +511,7 @@ def _forced(
     if backend in _GREEN:
         _require(env, _GREEN[backend], asked)
         reasons.append(green_service(env, backend, facts.code, green_drivers))
+        reasons.extend(_green_gil_note(env))
         return Choice("gunicorn", _GREEN[backend].name, tuple(reasons))
     if backend == "trio":
         _require(env, registry.TRIO if server == "gunicorn" else registry.HYPERCORN_TRIO, asked)

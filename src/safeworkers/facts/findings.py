@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from safeworkers.facts import drivers
 from safeworkers.facts.patches import green_patchers
 from safeworkers.facts.versions import release
+
+if TYPE_CHECKING:
+    from safeworkers.facts.forksafety import ForkSafety
+    from safeworkers.facts.freethreading import GilState
 
 Severity = Literal["info", "warning", "error"]
 
@@ -58,15 +62,36 @@ def find(
     trio_imported: bool = False,
     guarded: bool = False,
     doh_packages: tuple[str, ...] = _DOH_FALLBACK,
+    fork_safety: ForkSafety | None = None,
+    gil: GilState | None = None,
 ) -> list[Finding]:
     """The findings for these facts.
 
     ``trio_importers``: installed distribution -> how it imports trio
     (:func:`safeworkers.facts.distributions.trio_importers`). ``guarded``: the
     import guard is installed in the process described. ``doh_packages``:
-    the installed distributions of dnspython's ``doh`` extra.
+    the installed distributions of dnspython's ``doh`` extra. ``fork_safety``:
+    macOS's fork-safety facts (:mod:`safeworkers.facts.forksafety`); ``gil``:
+    the GIL (:mod:`safeworkers.facts.freethreading`).
     """
     found: list[Finding] = []
+    if fork_safety is not None:
+        found.extend(_fork_safety(fork_safety))
+    if gil is not None and gil.free_threaded and gil.enabled and not gil.forced:
+        who = gil.reenabled_by or "an extension module imported in this process"
+        found.append(
+            Finding(
+                id="gil-reenabled",
+                severity="warning",
+                message=(
+                    f"this free-threaded Python runs with the GIL on: {who} re-enabled it "
+                    "(it has not declared it can run without the GIL), so threads do not run "
+                    "in parallel"
+                ),
+                fix="upgrade that module to a release that declares free-threading support "
+                "(greenlet >= 3.3 does), drop it, or run with PYTHON_GIL=0 at your own risk",
+            )
+        )
     patchers = green_patchers(patched)
     trio_installed = bool(packages.get("trio"))
     if patchers and trio_imported:
@@ -197,6 +222,49 @@ def _blocking_drivers(
                 severity="warning" if patched else "info",
                 message=message,
                 fix=fix,
+            )
+        )
+    return found
+
+
+def _fork_safety(facts: ForkSafety) -> list[Finding]:
+    """macOS: what can kill a worker gunicorn forks (docs/troubleshooting.md)."""
+    if not facts.darwin:
+        return []
+    found: list[Finding] = []
+    if not facts.objc_check_disabled:
+        found.append(
+            Finding(
+                id="objc-fork-safety-check-on",
+                severity="warning",
+                message=(
+                    f"macOS's Objective-C fork-safety check is on ({facts.objc_setting()}): a "
+                    'worker gunicorn forks dies with SIGABRT ("may have been in progress in '
+                    'another thread when fork() was called") when it initialises an '
+                    "Objective-C class the master had not"
+                ),
+                fix=(
+                    "start gunicorn with OBJC_DISABLE_INITIALIZE_FORK_SAFETY=YES in its "
+                    "environment (it is read when the interpreter starts), or with "
+                    "`safeworkers run -- gunicorn ...`"
+                ),
+            )
+        )
+    if facts.proxies_from_system and not facts.handed_over:
+        found.append(
+            Finding(
+                id="proxies-from-system-settings",
+                severity="info",
+                message=(
+                    "no *_proxy variable is set, so urllib, requests and httpx ask macOS for "
+                    "the proxy settings (_scproxy, CoreFoundation): in a worker gunicorn forked, "
+                    "that call is the commonest way to die with SIGABRT"
+                ),
+                fix=(
+                    "serve with a safeworkers worker or -c python:safeworkers.gunicorn_config "
+                    "(the master reads them before forking and hands them over), or set them "
+                    "yourself (NO_PROXY=* if you use no proxy)"
+                ),
             )
         )
     return found

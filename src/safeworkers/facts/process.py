@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from safeworkers.facts import drivers, patches
+from safeworkers.facts.freethreading import GilState, gil_state
 from safeworkers.facts.patches import (
     NO_BACKEND,
     PATCHERS,
@@ -37,6 +38,7 @@ __all__ = [
     "PACKAGES",
     "PATCHERS",
     "Environment",
+    "GilState",
     "TrioBackend",
     "environment",
     "installed_packages",
@@ -97,6 +99,9 @@ class Environment:
     #: Installed distributions that import trio at import time -> how
     #: (``safeworkers.facts.distributions.trio_importers``); empty unless findings were asked for.
     trio_importers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The GIL: a free-threaded build?, on now?, what turned it back on
+    #: (:mod:`safeworkers.facts.freethreading`).
+    gil: GilState = field(default_factory=lambda: GilState(free_threaded=False, enabled=True))
 
     @property
     def patchers(self) -> tuple[str, ...]:
@@ -124,6 +129,7 @@ class Environment:
             "python": {
                 "implementation": self.python_implementation,
                 "version": self.python_version,
+                **self.gil.to_dict(),
             },
             "trio": {
                 "backend": self.trio_backend,
@@ -215,6 +221,7 @@ def environment(*, findings: bool = True) -> Environment:
         trio_imported="trio" in sys.modules,
         findings=found,
         trio_importers=importers,
+        gil=gil_state(),
     )
 
 
@@ -234,7 +241,7 @@ def _importable(module: str) -> bool:
 def _findings(
     packages: Mapping[str, str | None], patched: Mapping[str, str]
 ) -> tuple[tuple[Finding, ...], Mapping[str, str]]:
-    from safeworkers.facts import distributions, findings
+    from safeworkers.facts import distributions, findings, forksafety
 
     importers = distributions.trio_importers()
     guard_mod = sys.modules.get("safeworkers.guard")
@@ -246,5 +253,7 @@ def _findings(
         trio_imported="trio" in sys.modules,
         guarded=bool(guard_mod is not None and guard_mod.installed()),
         doh_packages=tuple(n for n in doh if n in distributions.installed()),
+        fork_safety=forksafety.state(),
+        gil=gil_state(),
     )
     return tuple(found), importers

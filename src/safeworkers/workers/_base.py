@@ -4,11 +4,18 @@ Each concrete worker is ``class X(SafeWorkerMixin, <gunicorn worker>)``. The
 mixin validates settings before anything else happens in the worker process,
 logs one start-up line, and tunes each accepted connection according to what
 it is (``TCP_NODELAY`` and keepalive only on TCP).
+
+gunicorn builds each worker object in the master, right before it forks; the
+mixin's ``__init__`` uses that moment for what the master must do before
+forking on macOS (:func:`safeworkers.deploy.forksafety.prepare_master`).
+After the app is loaded, a worker on a free-threaded Python says what the GIL
+does there (:func:`safeworkers.facts.freethreading.worker_note`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import sys
 from collections.abc import Iterable
@@ -61,6 +68,15 @@ class SafeWorkerMixin:
     #: whether its connections carry them; absent: tune every connection.
     _sw_listeners: dict[object, dict[str, object] | bool] = {}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # In the master (the worker's parent), just before it forks this worker; not
+        # when AutoWorker, in the worker, runs the chosen class's __init__.
+        if os.getpid() == getattr(self, "ppid", None):
+            from safeworkers.deploy import forksafety
+
+            forksafety.prepare_master(self.log)
+
     @property
     def safeworkers_settings(self) -> Settings:
         if self._sw_settings is None:
@@ -108,6 +124,7 @@ class SafeWorkerMixin:
 
     def load_wsgi(self) -> None:
         super().load_wsgi()  # type: ignore[misc]
+        self.safeworkers_note_gil()
         if "asgi" in self.safeworkers_serves:
             return
         from safeworkers.facts import app
@@ -122,6 +139,25 @@ class SafeWorkerMixin:
                 "use trio, asgi or auto",
             )
         boot_failure(self.log, self._asgi_app_message())
+
+    def safeworkers_note_gil(self) -> None:
+        """On a free-threaded Python, say what the GIL does for this worker (once the
+        app, and a green worker's library, are imported: either can re-enable it)."""
+        from safeworkers.decision import registry
+        from safeworkers.facts import freethreading
+
+        if not freethreading.free_threaded_build():
+            return
+        row = registry.ours(self.safeworkers_name)
+        note = freethreading.worker_note(
+            freethreading.gil_state(),
+            self.safeworkers_name,
+            green=bool(row is not None and row.patches),
+            threads=int(getattr(self.cfg, "threads", 1) or 1),
+        )
+        if note is not None:
+            level, message = note
+            getattr(self.log, level)("%s", message)
 
     def _asgi_app_message(self) -> str:
         """Why this WSGI-only worker refuses the ASGI app it loaded, and what to do instead."""

@@ -45,6 +45,18 @@ Traceback (most recent call last):
 RuntimeError: greenlet is being finalized
 [2026-11-22 13:18:01 +0000] [18373] [ERROR] Worker""",
 )
+#: Upstream -k sync on macOS (simulated): the Objective-C runtime aborts the forked worker.
+SYNC_ON_MACOS = """\
+[2026-12-04 21:15:10 +0000] [23647] [INFO] Booting worker with pid: 23647
+objc[23647]: +[__NSCFConstantString initialize] may have been in progress in another thread when fork() was called.
+objc[23647]: +[__NSCFConstantString initialize] may have been in progress in another thread when fork() was called. We cannot safely call it or ignore it in the fork() child process. Crashing instead. Set a breakpoint on objc_initializeAfterForkError to debug.
+[2026-12-04 21:15:10 +0000] [23646] [WARNING] Worker (pid:23647) was sent SIGABRT!
+[2026-12-04 21:15:10 +0000] [23648] [INFO] Booting worker with pid: 23648
+"""
+#: gunicorn 22 and older, without the Objective-C line (a SIGSEGV).
+SEGV_ON_OLD_GUNICORN = """\
+[2026-12-04 21:15:10 +0000] [23646] [ERROR] Worker with pid 23647 was terminated due to signal 11
+"""
 OURS = """\
 [2026-11-22 13:18:00 +0000] [7] [ERROR] safeworkers: eventlet is not installed: pip install 'safeworkers[eventlet]'
 [2026-11-22 13:18:01 +0000] [6] [ERROR] Reason: Worker failed to boot.
@@ -72,6 +84,12 @@ OURS = """\
         (EVENTLET_ON_GUNICORN_26, "class uri 'eventlet' invalid or not found"),
         (WSGI_ON_HYPERCORN_TRIO, "trio.ClosedResourceError"),
         (OURS, "eventlet is not installed: pip install 'safeworkers[eventlet]'"),
+        (
+            SYNC_ON_MACOS,
+            "a worker was killed by SIGABRT (objc[23647]: +[__NSCFConstantString initialize] "
+            "may have been in progress in another thread when fork() was called.)",
+        ),
+        (SEGV_ON_OLD_GUNICORN, "a worker was killed by SIGSEGV"),
         ("[ERROR] Reason: Worker failed to boot.\n", "Worker failed to boot."),
         ("nothing useful\n", None),
     ],

@@ -48,3 +48,26 @@ def test_same_python_compares_the_environment_not_the_binary() -> None:
     here = os.path.dirname(sys.executable)
     assert _run._same_python(os.path.join(here, "python3"))
     assert not _run._same_python("/nonexistent-venv/bin/python")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"_SAFEWORKERS_SIMULATE_PLATFORM": "darwin"}, "YES"),  # macOS, simulated
+        (
+            {
+                "_SAFEWORKERS_SIMULATE_PLATFORM": "darwin",
+                "OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "NO",
+            },
+            "NO",
+        ),
+        ({}, None),  # Linux: nothing to set
+    ],
+)
+def test_run_sets_the_objective_c_switch_on_macos(
+    environ: dict[str, str], expected: str | None
+) -> None:
+    if _run._startup.hook_path() is None:
+        pytest.skip("the start-up hook is not installed in this Python")
+    _, env = _run.prepare([sys.executable, "-c", "pass"], {"PATH": os.defpath, **environ})
+    assert env.get("OBJC_DISABLE_INITIALIZE_FORK_SAFETY") == expected

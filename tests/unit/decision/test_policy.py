@@ -17,6 +17,7 @@ import pytest
 from safeworkers.decision import policy
 from safeworkers.facts import appscan
 from safeworkers.facts import process as detect
+from safeworkers.facts.freethreading import GilState
 
 BASE_PACKAGES = {name: None for name in detect.PACKAGES}
 DOC = Path(__file__).resolve().parents[3] / "docs" / "choosing.md"
@@ -29,6 +30,7 @@ def env(
     patched: dict[str, str] | None = None,
     trio_usable: bool = True,
     reason: str | None = None,
+    gil: GilState | None = None,
 ) -> detect.Environment:
     pkgs: dict[str, str | None] = dict(BASE_PACKAGES)
     # TrioWorker's [trio] extra: trio, hypercorn and httptools.
@@ -47,6 +49,7 @@ def env(
         packages=MappingProxyType(pkgs),
         patched=MappingProxyType(patched or {}),
         trio_imported=False,
+        gil=gil or GilState(free_threaded=False, enabled=True),
     )
 
 
@@ -92,6 +95,9 @@ PATCHED_EVENTLET = env(packages=EVENTLET, patched={"socket": "eventlet"}, trio_u
 UNUSABLE = env(trio_usable=False, reason="select.epoll is missing from this process")
 ASGI = {"app_kind": "asgi"}
 HYPERCORN = {"server": "hypercorn"}
+#: Free-threaded Python (3.13t, 3.14t), simulated: nothing here runs one.
+GIL_OFF = GilState(free_threaded=True, enabled=False)
+GIL_REENABLED = GilState(free_threaded=True, enabled=True, reenabled_by="greenlet._greenlet")
 
 PSYCOPG2 = {"psycopg2-binary": "2.9.13"}
 PSYCOGREEN = {"psycogreen": "1.0.2"}
@@ -187,6 +193,20 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
     ),
     (
         "8",
+        "patched-gevent-free-threaded",
+        env(
+            packages=GEVENT,
+            patched={"socket": "gevent"},
+            trio_usable=False,
+            gil=GIL_REENABLED,
+        ),
+        {},
+        "gunicorn",
+        policy.GEVENT,
+        "(free-threaded build, GIL on: greenlet._greenlet re-enabled it) a green worker",
+    ),
+    (
+        "8",
         "patched-eventlet-wsgi",
         PATCHED_EVENTLET,
         {"threads": 4},
@@ -276,7 +296,36 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
         "Trio preferred and usable",
     ),
     ("13", "wsgi-threads", env(), {"threads": 4}, "gunicorn", policy.THREAD, "--threads 4"),
+    (
+        "13",
+        "wsgi-free-threaded-gil-off",
+        env(gil=GIL_OFF),
+        {},
+        "gunicorn",
+        policy.THREAD,
+        "free-threaded Python with the GIL off: gunicorn's gthread worker runs its threads in "
+        "parallel",
+    ),
+    (
+        "13",
+        "wsgi-threads-free-threaded-gil-off",
+        env(gil=GIL_OFF),
+        {"threads": 8},
+        "gunicorn",
+        policy.THREAD,
+        "whose threads run in parallel",
+    ),
     ("14", "wsgi", env(), {}, "gunicorn", policy.SYNC, "sync worker"),
+    (
+        "14",
+        "wsgi-free-threaded-gil-reenabled",
+        env(gil=GIL_REENABLED),
+        {},
+        "gunicorn",
+        policy.SYNC,
+        "threads would not run in parallel here (free-threaded build, GIL on: "
+        "greenlet._greenlet re-enabled it)",
+    ),
     (
         "14",
         "wsgi-that-imports-trio",
@@ -415,6 +464,15 @@ ROWS: list[tuple[str, str, detect.Environment, dict[str, Any], str, str, str]] =
         "gunicorn",
         policy.EVENTLET,
         "guard",
+    ),
+    (
+        "F3",
+        "gevent-free-threaded",
+        env(packages=GEVENT, gil=GIL_OFF),
+        {"backend": "gevent"},
+        "gunicorn",
+        policy.GEVENT,
+        "a green worker still serves on one OS thread: it gains nothing from free-threading",
     ),
     (
         "F3",
@@ -726,6 +784,18 @@ def test_every_documented_row_is_tested_and_every_tested_row_documented() -> Non
     documented = set(_doc_rows())
     tested = {row[0] for row in ROWS} | {row[0] for row in ERRORS} | {"3"}  # 3: the F table
     assert documented == tested
+
+
+def test_free_threading_changes_only_the_wsgi_thread_choice() -> None:
+    """With the GIL off, a WSGI app gets the thread worker; nothing else moves."""
+    for kind in ("asgi", "unknown"):
+        for threads in (1, 8):
+            kwargs: dict[str, Any] = {"app_kind": kind, "threads": threads, "server": "hypercorn"}
+            assert policy.recommend(env(gil=GIL_OFF), **kwargs) == policy.recommend(env(), **kwargs)
+    asgi = policy.recommend(env(gil=GIL_OFF), app_kind="asgi")
+    assert asgi.worker_class == policy.recommend(env(), app_kind="asgi").worker_class
+    # The GIL back on (an extension re-enabled it): the sync worker again, saying why.
+    assert policy.recommend(env(gil=GIL_REENABLED)).worker_class == policy.SYNC
 
 
 def test_each_documented_row_names_the_worker_it_chooses() -> None:

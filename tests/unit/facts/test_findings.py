@@ -64,3 +64,32 @@ def test_eventlet_import_chain_with_its_cure() -> None:
     assert "pip install" not in found.fix
     # No chain (dnspython's DNS-over-HTTPS packages absent): nothing to say.
     assert find(packages, trio_importers={"httpcore": "imports trio"}) == []
+
+
+def test_macos_fork_safety_findings() -> None:
+    from safeworkers.facts import forksafety
+
+    mac = forksafety.state({}, platform="darwin")
+    assert ids(find({}, fork_safety=mac)) == [
+        "objc-fork-safety-check-on",
+        "proxies-from-system-settings",
+    ]
+    (objc, _) = find({}, fork_safety=mac)
+    assert objc.severity == "warning"
+    assert "OBJC_DISABLE_INITIALIZE_FORK_SAFETY is not set" in objc.message
+    assert "may have been in progress in another thread when fork() was called" in objc.message
+    ready = forksafety.state({forksafety.OBJC_VARIABLE: "YES", "NO_PROXY": "*"}, platform="darwin")
+    assert find({}, fork_safety=ready) == []
+    assert find({}, fork_safety=forksafety.state({}, platform="linux")) == []
+
+
+def test_free_threaded_python_whose_gil_was_reenabled() -> None:
+    from safeworkers.facts.freethreading import GilState
+
+    on = GilState(free_threaded=True, enabled=True, reenabled_by="greenlet._greenlet")
+    (finding,) = find({}, gil=on)
+    assert finding.id == "gil-reenabled"
+    assert "greenlet._greenlet re-enabled it" in finding.message
+    assert find({}, gil=GilState(free_threaded=True, enabled=False)) == []
+    assert find({}, gil=GilState(free_threaded=True, enabled=True, forced="PYTHON_GIL=1")) == []
+    assert find({}, gil=GilState(free_threaded=False, enabled=True)) == []
