@@ -103,6 +103,10 @@ def on_starting(server: Any) -> None:
     _forksafety.prepare_master(server.log)
     control = ""
     if "control_socket" in cfg.settings:  # gunicorn >= 25.1
+        if cfg.control_socket_disable and cfg.control_socket not in ("", control_socket):
+            # --control-socket PATH on the command line: the user placed it, so it is on
+            # (this module turned it off only for want of a runtime directory).
+            cfg.set("control_socket_disable", False)
         control = " control_socket=" + ("off" if cfg.control_socket_disable else cfg.control_socket)
     _environ.say(
         f"gunicorn config: worker_class={cfg.worker_class_str} bind={','.join(cfg.bind)} "

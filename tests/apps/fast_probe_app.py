@@ -5,10 +5,12 @@ Routes: ``/scope`` (the scope as JSON: what the app sees of the request);
 ``http.request`` messages and the bytes); ``/slow-echo`` (the same, sleeping
 between reads); ``/stream?n=5`` (a chunked response of n parts);
 ``/big?n=BYTES`` (one body of that size); ``/big-stream?n=BYTES`` (the same
-in 64 KiB parts); ``/status?code=204``; ``/no-read`` (answers without reading
-the body); ``/long-poll`` (waits for ``http.disconnect`` and writes
-"disconnected" to the file named by ``SWTEST_EVENTS``); ``/fail`` (raises
-before answering); ``/half`` (starts a response and raises).
+in 64 KiB parts); ``/status?code=204``; ``/stream-ticks?n=1000`` (n one-byte
+parts, then how often another task ran meanwhile); ``/bad-header`` (a control
+character in a header value); ``/no-read`` (answers without reading the body);
+``/long-poll`` (waits for ``http.disconnect`` and writes "disconnected" to the
+file named by ``SWTEST_EVENTS``); ``/fail`` (raises before answering);
+``/half`` (starts a response and raises).
 """
 
 from __future__ import annotations
@@ -82,6 +84,29 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b""})
     elif path == "/status":
         await _respond(send, b"", _number(scope, "code", 204))
+    elif path == "/stream-ticks":
+        # How often another task ran while the response streamed: a worker that never
+        # yields while writing would starve every other connection (and its heartbeat).
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(tick)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            for _ in range(_number(scope, "n", 1000)):
+                await send({"type": "http.response.body", "body": b"x", "more_body": True})
+            seen = ticks
+            nursery.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"|%d" % seen})
+    elif path == "/bad-header":
+        headers = [(b"x-bad", b"a\x01b")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"never"})
     elif path == "/no-read":
         await _respond(send, b"not read")
     elif path == "/long-poll":

@@ -125,6 +125,9 @@ def launch(template: str, tmp: Path, app: str = "demo_wsgi:app", *options: str) 
         [web] = [line for line in (out / "Procfile").read_text().splitlines() if line[:4] == "web:"]
         # The platform sets PORT, which means 0.0.0.0: BIND keeps the test on loopback.
         argv, env = shlex.split(web[4:]), {"PORT": str(port), "BIND": f"127.0.0.1:{port}"}
+        while "=" in argv[0]:  # leading NAME=value words: the shell puts them in the environment
+            name, _, value = argv.pop(0).partition("=")
+            env[name] = value
     else:
         raise AssertionError(template)
     control_socket = _runtime_directory(env, tmp)
@@ -248,3 +251,17 @@ def test_django_answers_the_rendered_health_checks(
         _production(django_site)
         options = ("--health-path", "/admin/login/")  # no view answers / with DEBUG off
     check(django_site, tmp_path, options)
+
+
+@pytest.mark.skipif(
+    not testing.gunicorn_has_option("--no-control-socket"),
+    reason="gunicorn < 25.1: no control socket",
+)
+def test_a_control_socket_placed_on_the_command_line_is_on(tmp_path: Path) -> None:
+    """safeworkers.gunicorn_config turns the socket off without a runtime directory, but a
+    --control-socket PATH given on the command line says where the user wants it."""
+    place = tmp_path / "mine.ctl"
+    args = ("-c", "python:safeworkers.gunicorn_config", "--control-socket", str(place))
+    with servers.gunicorn("demo_wsgi:app", *args, env={"RUNTIME_DIRECTORY": ""}) as server:
+        deploy.assert_control_socket(server, place)
+        assert f"control_socket={place}" in server.log

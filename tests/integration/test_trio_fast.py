@@ -36,6 +36,7 @@ def server(
     env = {"SAFEWORKERS_TRIO_FAST": PATHS[request.param], "SWTEST_EVENTS": str(events)}
     with servers.gunicorn(APP, *WORKER, "--keep-alive", "2", env=env) as running:
         running.events = events  # type: ignore[attr-defined]
+        running.path = request.param  # type: ignore[attr-defined]
         yield running
 
 
@@ -212,7 +213,7 @@ def test_keep_alive_timeout_closes_an_idle_connection(server: Server) -> None:
         idle = time.monotonic() - started
     finally:
         sock.close()
-    assert 1.0 <= idle <= 5.0, idle  # --keep-alive 2, timed to the second
+    assert 2.0 <= idle <= 4.5, idle  # --keep-alive 2: never before, within a second after
 
 
 def test_a_large_response_to_a_slow_reader(server: Server) -> None:
@@ -240,7 +241,7 @@ def test_a_long_poll_sees_the_client_go(server: Server) -> None:
     assert "http.disconnect" in events.read_text()
 
 
-def test_an_unread_body_closes_the_connection_after_the_answer(server: Server) -> None:
+def test_an_unread_body_is_skipped_to_the_next_request(server: Server) -> None:
     raw = b"POST /no-read HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"a" * 100000
     answers = responses(exchange(server, raw + get("/", "Connection: close"), half_close=False))
     # Both paths read past the unread body and answer the next request.
@@ -285,3 +286,33 @@ def test_the_fast_path_can_be_turned_off() -> None:
     with servers.gunicorn("trio_raw:app", *WORKER, env=bad_value, wait=False) as bad:
         assert bad.wait(timeout=30) != 0
         assert "SAFEWORKERS_TRIO_FAST='maybe' is not valid" in bad.log
+
+
+def test_a_long_stream_lets_other_tasks_run(server: Server) -> None:
+    """A response streamed in many small parts, each written at once (the socket never
+    fills here), still lets the worker's other tasks run meanwhile: the other
+    connections and the heartbeat, which gunicorn's timeout watches."""
+    ((status, _, body),) = responses(exchange(server, get("/stream-ticks?n=20000")))
+    assert status == 200
+    parts, _, ticks = body.rpartition(b"|")
+    assert parts == b"x" * 20000
+    assert int(ticks) > 0
+
+
+def test_an_answer_to_a_refused_body_is_the_refusal(server: Server) -> None:
+    """The app answers after its http.disconnect; the client still gets the 400."""
+    bad = (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
+    )
+    ((status, _, body),) = responses(exchange(server, bad))
+    assert status == 400, body
+
+
+def test_responses_h11_would_refuse_become_500(server: Server) -> None:
+    for path in ("/status?code=1000", "/status?code=42"):
+        ((status, _, _),) = responses(exchange(server, get(path)))
+        assert status == 500, path
+    if server.path == "fast":  # type: ignore[attr-defined]
+        # h11 lets a control character through in a value; the fast path does not.
+        ((status, _, _),) = responses(exchange(server, get("/bad-header")))
+        assert status == 500

@@ -53,7 +53,6 @@ PACKAGES: tuple[str, ...] = (
     "gunicorn",
     "hypercorn",
     "trio",
-    "httptools",
     "anyio",
     "sniffio",
     "httpcore",

@@ -22,12 +22,13 @@ already read (:mod:`.serving`):
 - a response whose body comes in one message goes out in one write, with a
   ``content-length``; a streamed one is chunked (close-delimited on
   HTTP/1.0); HEAD and bodiless statuses send no body; responses carry
-  hypercorn's ``date`` and ``server`` headers, so turning the fast path off
-  changes nothing a client sees but the speed;
+  hypercorn's ``date`` and ``server`` headers: turning the fast path off
+  changes which requests are served, refused or answered how in nothing,
+  only the framing headers and the reason phrase's spelling (h11 sends none);
 - keep-alive is timed by one sweeper task per worker, once a second (a
   deadline per request costs more than the rest of the request), and a
-  connection that never has to wait is made to checkpoint every few
-  requests, for fairness and so that it can be cancelled;
+  connection whose reads and writes never have to wait is made to checkpoint
+  every few of them, for fairness and so that it can be cancelled;
 - WebSocket and h2c upgrades, TLS, and connections that may open with the
   HTTP/2 preface go to hypercorn, as does everything when
   ``SAFEWORKERS_TRIO_FAST=off``.
@@ -69,8 +70,11 @@ App = Callable[..., Awaitable[None]]
 READ_SIZE = 64 * 1024
 #: Requests a connection may serve without waiting before it yields to others.
 FAIRNESS = 16
-#: Bytes read ahead (a pipelined request) while the app waits for a disconnect.
+#: Bytes read ahead (a pipelined request) while the app waits for a disconnect, and read
+#: and dropped after a refusal.
 READ_AHEAD = 64 * 1024
+#: Seconds a refused connection is read (and dropped) after its refusal, at most.
+LINGER = 0.5
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_BODY_STATUSES = frozenset({204, 304})
 _DISCONNECT = {"type": "http.disconnect"}
@@ -93,12 +97,13 @@ def _status_line(status: int) -> bytes:
 
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
-_BREAKS_LINE = re.compile(rb"[\x00\r\n]").search
+#: RFC 9110 section 5.5: a field value holds no control character but HTAB (as h11 checks).
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
 
 
 def _invalid_header(name: bytes, value: bytes) -> bool:
-    """A response header that would break the response's framing (h11 refuses these)."""
-    return _TOKEN(name) is None or _BREAKS_LINE(value) is not None
+    """A response header h11 would refuse: a CR or LF would even split the response."""
+    return _TOKEN(name) is None or _CONTROL(value) is not None
 
 
 class Handover(Exception):
@@ -168,9 +173,13 @@ class FastServer:
                 if not await _accept_failed(exc, self.rules.log):
                     raise
                 continue
-            conn.setblocking(False)
-            if conn.family in (socket.AF_INET, socket.AF_INET6):
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                conn.setblocking(False)
+                if conn.family in (socket.AF_INET, socket.AF_INET6):
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # the peer is gone already (macOS: EINVAL on a reset socket)
+                conn.close()
+                continue
             nursery.start_soon(FastConnection(self, conn).run)
             accepted += 1
             if accepted >= FAIRNESS:
@@ -185,14 +194,25 @@ class FastServer:
             self._update_headers()
             limit = self.now - self.keep_alive
             for connection in list(self.connections):
-                if connection.waiting and connection.idle_since <= limit:
+                # Idle past the keep-alive timeout, and its next request is not already
+                # in the socket (woken, not yet run): that one is answered.
+                if (
+                    connection.waiting
+                    and connection.idle_since <= limit
+                    and not connection.readable()
+                ):
                     connection.cancel()
 
     def stop(self) -> None:
         """gunicorn's stop: idle connections that were answered close now; the rest finish."""
         self.stopping = True
         for connection in list(self.connections):
-            if connection.waiting and connection.served and not connection.readable():
+            if (
+                connection.waiting
+                and connection.served
+                and connection.framer.between_requests
+                and not connection.readable()
+            ):
                 connection.cancel()
 
 
@@ -251,7 +271,7 @@ class FastConnection:
         self.served = 0
         #: Waiting for a request (not in the middle of one): keep-alive applies.
         self.waiting = True
-        self.idle_since = server.now
+        self.idle_since = time.monotonic()
         self._scope: trio.CancelScope | None = None
         #: Reads in a row that did not have to wait; whether the last one emptied the socket.
         self._calm = 0
@@ -319,13 +339,15 @@ class FastConnection:
                 raise Handover(event.raw + framer.take_rest())
             if not event.has_body:
                 framer.next_event()  # END: the whole request is its head
+            if self._scope is not None and self._scope.cancel_called:
+                return  # closed as idle just as this request came: do not start the app
             self.waiting = False
             keep = await self._request(event, local)
             self.served += 1
             if not keep or server.stopping or self.served >= server.max_requests:
                 return
             self.waiting = True
-            self.idle_since = server.now
+            self.idle_since = time.monotonic()
 
     async def _read(self) -> bytes:
         """The next bytes from the peer; ``b""`` once it closed.
@@ -356,7 +378,16 @@ class FastConnection:
             return data
 
     async def _write(self, data: bytes) -> None:
-        """Write all of ``data``; a peer that went away is noted, not raised."""
+        """Write all of ``data``; a peer that went away is noted, not raised.
+
+        A write that does not have to wait does not yield to Trio either: an app
+        streaming a long response in small parts is made to checkpoint every
+        few writes, so that the other connections and the heartbeat run.
+        """
+        self._calm += 1
+        if self._calm >= FAIRNESS:
+            self._calm = 0
+            await trio.lowlevel.checkpoint()
         if self._gone:
             return
         sock = self.sock
@@ -374,6 +405,7 @@ class FastConnection:
             try:
                 sent = sock.send(view)
             except BlockingIOError:
+                self._calm = 0
                 await trio.lowlevel.wait_writable(sock)
                 continue
             except OSError:
@@ -385,6 +417,30 @@ class FastConnection:
         client = self.client[0] if self.client else ""
         self.server.rules.log.warning("Invalid request from ip=%s: %s", client, refusal.detail)
         await self._write(refusal.response())
+        await self._linger()
+
+    async def _linger(self) -> None:
+        """Close without resetting: what the client still sends would make the kernel
+        reset the connection, and the reset can destroy the refusal on its way. So
+        the worker stops writing, then reads and drops for a moment (as gunicorn's
+        workers and hypercorn do by closing more gently than a bare close)."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        with trio.move_on_after(LINGER):
+            dropped = 0
+            while dropped < READ_AHEAD:
+                try:
+                    data = self.sock.recv(READ_SIZE)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(self.sock)
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                dropped += len(data)
 
     def _failed(self, exc: BaseException) -> None:
         peer = self.client[0] if self.client else "a Unix socket peer"
@@ -450,6 +506,7 @@ class FastConnection:
             refusal = self._refused()  # _receive may have set it while the app ran
             if refusal is not None:
                 await self._write(refusal.response())
+                await self._linger()
             else:
                 await self._write(self._error_response())
                 self._log(scope, {"status": 500, "headers": []})
@@ -558,6 +615,8 @@ class FastConnection:
                 await trio.sleep_forever()  # as hypercorn: a client that pipelines waits
 
     async def _send(self, message: dict[str, Any]) -> None:
+        if self._refusal is not None and not self._started:
+            return  # the request was refused: the refusal is the answer (see _request)
         kind = message["type"]
         if kind == "http.response.start" and not self._started and self._response is None:
             self._response = message
@@ -602,6 +661,8 @@ class FastConnection:
         """Status line and headers; decides the framing (see the module docstring)."""
         response = self._response
         status = int(response["status"])
+        if not 200 <= status <= 999:  # h11 refuses the rest (1xx are not final answers)
+            raise ValueError(f"invalid status for a response: {status}")
         self._status = status
         head = self._head
         self._suppress = head.method == b"HEAD" or status < 200 or status in _NO_BODY_STATUSES

@@ -268,6 +268,9 @@ class RequestFramer:
         self._state = _HEAD
         #: Bytes of the current head already fed to llhttp (checked early).
         self._fed = 0
+        #: Of the head so far: the CRLFs seen, and where its last (unfinished) line starts.
+        self._crlfs = 0
+        self._line_start = 0
         #: Where to look for the end of the head next time.
         self._scan = 0
         self._skipped_empty_line = False
@@ -336,7 +339,7 @@ class RequestFramer:
         head_end = end + 4
         raw = bytes(buffer[:head_end])
         del buffer[:head_end]
-        self._scan = 0
+        self._scan = self._crlfs = self._line_start = 0
         fed, self._fed = self._fed, 0
         return self._finish_head(raw, fed)
 
@@ -352,20 +355,42 @@ class RequestFramer:
         raise Refusal(400, "invalid request line: an empty line, or a bare CR or LF, before it")
 
     def _check_partial_head(self) -> None:
-        """Limits and syntax of a head whose end has not arrived yet."""
+        """Limits and syntax of a head whose end has not arrived yet.
+
+        Every limit is checked as the bytes come, each byte looked at once: the
+        request line against ``limit_request_line``, the line being received
+        against ``limit_request_field_size``, the lines so far against
+        ``limit_request_fields``. A client cannot make the worker hold more of
+        an unfinished head than gunicorn would.
+        """
         buffer = self._buffer
         limits = self.limits
         self._scan = max(0, len(buffer) - 3)
-        line_end = buffer.find(b"\r\n")
-        line_limit = limits.line or UNLIMITED_LINE
-        if (line_end < 0 and len(buffer) > line_limit + 1) or line_end > line_limit:
+        seen = self._fed  # bytes looked at (and fed to llhttp) before
+        start = max(0, seen - 1)  # a CRLF may straddle the old and the new bytes
+        crlfs = buffer.count(b"\r\n", start)
+        # The request line just ended: check it as _finish_head will.
+        if crlfs and not self._crlfs and limits.line and buffer.find(b"\r\n") > limits.line:
             raise Refusal(414, "request line is too large")
+        self._crlfs += crlfs
+        last = buffer.rfind(b"\r\n", start)
+        if last >= 0:
+            self._line_start = last + 2
+        line = len(buffer) - self._line_start
+        if not self._crlfs:
+            if line > (limits.line or UNLIMITED_LINE) + 1:  # + 1: a CR may end it
+                raise Refusal(414, "request line is too large")
+        else:
+            if line + 1 > limits.field_size:  # gunicorn counts the CRLF: line + 2 > size
+                raise Refusal(431, "a request header field is too large")
+            if self._crlfs - 1 > limits.fields:
+                raise Refusal(431, "too many request header fields")
         if len(buffer) > limits.head_size:
             raise Refusal(431, "request header fields are too large")
-        if len(buffer) > self._fed:
+        if len(buffer) > seen:
             # llhttp refuses a bad request line or header as soon as it sees it,
             # instead of waiting for a terminator that may never come.
-            self._feed_head(memoryview(buffer)[self._fed :])
+            self._feed_head(memoryview(buffer)[seen:])
             self._fed = len(buffer)
 
     def _need_data(self) -> Event:

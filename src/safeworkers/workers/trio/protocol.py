@@ -64,6 +64,9 @@ if TYPE_CHECKING:
     from hypercorn.typing import AppWrapper, TaskGroup, WorkerContext
     from hypercorn.typing import ConnectionState as LifespanState
 
+#: WebSocket bytes held until the app accepts the handshake, at most (also when
+#: websocket_max_message_size is 0, no limit).
+EARLY_LIMIT = 1024 * 1024
 #: The connection preface of HTTP/2 with prior knowledge (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -391,7 +394,7 @@ class SafeWSStream(WSStream):
             if self._early is None:
                 self._early = bytearray()
             self._early += event.data
-            if len(self._early) > self.config.websocket_max_message_size:
+            if len(self._early) > min(self.config.websocket_max_message_size, EARLY_LIMIT):
                 await self.fail(websocket.MESSAGE_TOO_BIG, "too much data before the handshake")
             return
         await super().handle(event)

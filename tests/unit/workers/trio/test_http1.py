@@ -153,6 +153,20 @@ def test_limits() -> None:
     assert events(b"GET /" + b"a" * 100, limits=limits)[-1] == "REFUSED 414"
 
 
+def test_limits_hold_before_the_head_ends() -> None:
+    """An unfinished head is refused as soon as it breaks a limit, not once it reaches the
+    largest head allowed (a client could make every connection hold that much)."""
+    limits = Limits(line=50, fields=3, field_size=40)
+    start = b"GET / HTTP/1.1\r\nHost: x\r\n"
+    growing = start + b"X: " + b"a" * 60  # one field line longer than field_size, unfinished
+    for step in (None, 1, 7):
+        assert events(growing, step=step, limits=limits)[-1] == "REFUSED 431", step
+    many = start + b"A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n"  # a fourth field, head unfinished
+    assert events(many, limits=limits)[-1] == "REFUSED 431"
+    long_line = b"GET /" + b"a" * 60 + b" HTTP/1.1\r\nHost: x\r\n"  # line ended, head not
+    assert events(long_line, limits=limits)[-1] == "REFUSED 414"
+
+
 def test_requests_and_their_ends() -> None:
     check(get(), ["GET /", "END", "CLOSED"])
     check(b"\r\n" + get(), ["GET /", "END", "CLOSED"])  # one CRLF before is ignored
