@@ -8,10 +8,10 @@ set) a missing interpreter fails the run, since CI installs what it asks for.
 The free-threaded build (3.14t) is no default session: CI runs the subset there
 with ``--force-python 3.14t``, as a job whose result is reported, not required.
 
-    .venv/bin/nox -s tests          # the whole suite on all four (make pythons-all)
+    .venv/bin/nox -s tests          # the whole suite on every one installed (make pythons-all)
     .venv/bin/nox -s tests-3.12     # on one of them
-    .venv/bin/nox -s subset         # CI: a fast subset on the three Pythons
-                                    # `make test` does not run (make pythons)
+    .venv/bin/nox -s subset         # CI: a fast subset on the installed Pythons that
+                                    # `make test` does not run in full (make pythons)
 
 Hosted CI (.github/workflows/ci.yml) runs the subset on one Python per runner,
 3.14 and 3.14t included: ``nox -s subset --force-python 3.14``.

@@ -1,15 +1,21 @@
-"""``safeworkers.TrioWorker``: ASGI on Trio, served by hypercorn, managed by gunicorn.
+"""``safeworkers.TrioWorker``: ASGI on Trio, managed by gunicorn.
 
 gunicorn's arbiter (max-requests, HUP reload, TTIN/TTOU, statsd, server
-hooks) manages the processes; inside each worker, hypercorn's Trio protocol
-code handles HTTP/1.1, HTTP/2, WebSockets and the ASGI lifespan on the
-listening sockets gunicorn already bound. The package is split by concern:
+hooks) manages the processes; inside each worker, plain HTTP/1.1 is served by
+the fast path, and hypercorn's Trio protocol code handles TLS, HTTP/2,
+WebSockets and the ASGI lifespan, on the listening sockets gunicorn already
+bound. The package is split by concern:
 
 - ``worker``: the gunicorn worker class: boot checks, signals, heartbeat,
   the Trio run and its graceful stop;
-- ``serving``: the accept loop and connection handling around hypercorn's
-  per-connection server, with gunicorn's shutdown order (stop accepting,
-  let accepted connections be answered, close idle ones, drain);
+- ``serving``: the accept loops, the hand-over of upgrades to hypercorn's
+  per-connection server, gunicorn's shutdown order (stop accepting, let
+  accepted connections be answered, close idle ones, drain), and the fence
+  that keeps a connection's errors on that connection;
+- ``http1``: the strict HTTP/1.1 framer both paths read requests with;
+- ``fast``: the fast path, one Trio task per plain HTTP/1.1 connection;
+- ``protocol`` and ``websocket``: hypercorn's HTTP/1.1 protocol behind the
+  framer, the one refusal path, cleartext HTTP/2 rules, WebSocket checks;
 - ``gate``: the ASGI app hypercorn serves, applying gunicorn's per-request
   policy that hypercorn lacks (limits, framing checks, trusted scheme
   headers, max-requests counting);
@@ -18,8 +24,9 @@ listening sockets gunicorn already bound. The package is split by concern:
   hypercorn logger that forwards to gunicorn's (access records included).
 
 Importing this package imports neither trio nor hypercorn: gunicorn imports
-the worker class in the master. When they are missing, the class is a
-stand-in whose worker stops at boot with "pip install 'safeworkers[trio]'".
+the worker class in the master. When trio, hypercorn or httptools is missing,
+the class is a stand-in whose worker stops at boot with "pip install
+'safeworkers[trio]'".
 """
 
 from __future__ import annotations
