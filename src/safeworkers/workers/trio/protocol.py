@@ -152,7 +152,6 @@ class StrictH11Protocol(H11Protocol):
         self._chunked = False
         #: Refused: read no more, drop what the app still sends.
         self._refused = False
-        self._muted = False
         self._stream_done: trio.Event | None = None
         #: The peer closed its side after a WebSocket handshake.
         self._peer_done = False
@@ -318,7 +317,7 @@ class StrictH11Protocol(H11Protocol):
                 isinstance(self.connection, h11.Connection)
                 and self.connection.our_state is h11.SEND_RESPONSE
             )
-            self._muted = True
+            self._mute()
             await self._close_stream()
         else:
             await self._until_answered()
@@ -328,7 +327,8 @@ class StrictH11Protocol(H11Protocol):
 
     async def _truncated(self) -> None:
         """The client closed in the middle of a body: the app gets ``http.disconnect``."""
-        self._refused = self._muted = True
+        self._refused = True
+        self._mute()
         await self._close_stream()
         await self.send(Closed())
 
@@ -343,9 +343,18 @@ class StrictH11Protocol(H11Protocol):
         if self._stream_done is not None:
             self._stream_done.set()
 
-    async def stream_send(self, event: StreamEvent) -> None:
-        if not self._muted:
-            await super().stream_send(event)
+    def _mute(self) -> None:
+        """What the app still sends for the current request goes nowhere.
+
+        The stream was given its ``send`` when it was made; swapping it there,
+        once, costs the requests that are never refused nothing.
+        """
+        if self.stream is not None:
+            self.stream.send = _discard
+
+
+async def _discard(event: StreamEvent) -> None:
+    """A stream's ``send`` after its request was refused or its client went away."""
 
 
 def _upgradable(head: Head) -> bool:

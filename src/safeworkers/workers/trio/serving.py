@@ -31,7 +31,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
-from hypercorn.events import Event, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
@@ -143,11 +142,6 @@ class Connection(TCPServer):
         self._reading = False
         await self.idle_task.stop()
 
-    async def protocol_send(self, event: Event) -> None:
-        if isinstance(event, Updated) and event.idle and not self._reading:
-            return  # see _read_data: no keep-alive wait for a peer that is done
-        await super().protocol_send(event)
-
     def _failed(self, error: BaseException) -> None:
         """Log, once, the error that ended this connection (the worker goes on)."""
         leaf = _first_leaf(error)
@@ -163,6 +157,8 @@ class Connection(TCPServer):
     async def _idle_timeout(self) -> None:
         # Runs while the connection waits for a request; cancelled (by the
         # timer's stop) as soon as one is parsed.
+        if not self._reading:
+            return  # the peer sends no more requests (see _read_data): nothing to wait for
         with trio.move_on_after(self.config.keep_alive_timeout):
             if self.timer.requests:
                 await self.context.terminated.wait()
