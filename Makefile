@@ -77,7 +77,12 @@ $(VENV)/.bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
+# wrk (the load) from the system's packages, installed when missing where apt-get and
+# root allow it, as .ci/run does for the test suite's tools.
 bench: $(VENV)/.bench
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
+		  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }; } || true
 	$(BIN)/python bench/run.py
 
 # examples/configs: every deployment template rendered for the demo apps
