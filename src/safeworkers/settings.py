@@ -111,12 +111,17 @@ def _callable_paths(raw: str) -> str | None:
     return ",".join(parts)
 
 
+#: The shortest SAFEWORKERS_BLOCKING_WARN: the hub's watch ticks every quarter of it, so a
+#: microsecond would keep the worker busy ticking instead of serving.
+MIN_BLOCKING_WARN = 0.01
+
+
 def _seconds_or_off(raw: str) -> float | None:
     value = raw.strip().lower()
     if value in ("off", ""):
         return None
     seconds = float(value)  # ValueError for what is not a number
-    if not 0 < seconds <= 3600:  # nan fails this too
+    if not MIN_BLOCKING_WARN <= seconds <= 3600:  # nan fails this too
         raise ValueError(raw)
     return seconds
 
@@ -255,7 +260,7 @@ TABLE: tuple[Variable, ...] = (
         "blocking_warn",
         _seconds_or_off,
         None,
-        "seconds, more than 0 and at most 3600 (e.g. 0.5), or off",
+        f"seconds, from {MIN_BLOCKING_WARN:g} to 3600 (e.g. 0.5), or off",
         "green workers log each time a greenlet holds the hub longer than this, with the stack "
         "that held it (and count it in statsd) "
         "([a blocked hub](green-processes.md#a-blocked-hub-safeworkers_blocking_warn))",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,35 @@ def test_recommend_agrees_with_autoworker_when_a_library_patches_at_import(
     with servers.gunicorn("patched_app:app", "-k", "safeworkers.AutoWorker", *paths) as server:
         assert server.fetch("/").text == "ok"
         server.wait_for_log("safeworkers AutoWorker chose safeworkers.GeventWorker")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["doctor"],
+        ["doctor", "--json"],
+        ["recommend", "wsgi_plain:app", "--chdir", str(servers.TEST_APPS)],
+        ["template", "gunicorn"],
+        ["migrate", "wsgi_plain:app", "--chdir", str(servers.TEST_APPS)],
+        ["--help"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(argv: list[str]) -> None:
+    """`safeworkers doctor | head`: the pipe closes before the command writes; no traceback,
+    and the status a shell shows for a tool SIGPIPE ended (141), as Unix tools do."""
+    proc = subprocess.Popen(
+        [CLI, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=servers._env(None, None),
+        cwd=str(servers.ROOT),
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first write
+    error = proc.stderr.read().decode()
+    code = proc.wait(timeout=60)
+    assert error == ""
+    # argparse swallows the error of its own help's write on Python >= 3.11 (status 0)
+    assert code in ({0, 141} if argv == ["--help"] else {141})

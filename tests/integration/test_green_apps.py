@@ -66,6 +66,66 @@ def test_an_app_asking_for_gevent_under_a_sync_backend_is_refused_at_boot() -> N
     assert "Traceback" not in log
 
 
+@pytest.mark.parametrize("worker", ["SyncWorker", "ThreadWorker", "EventletWorker"])
+def test_a_worker_without_gevents_hub_refuses_an_app_that_asks_for_gevent(worker: str) -> None:
+    """Before: the sync and thread workers booted and answered plain requests while every
+    WebSocket timed out; EventletWorker was killed by WORKER TIMEOUT."""
+    with servers.gunicorn("socketio_app:app", "-k", f"safeworkers.{worker}", wait=False) as server:
+        server.wait_for_log("Worker failed to boot", timeout=30)
+        log = server.log
+    assert (
+        f"safeworkers.{worker} cannot serve this app: the app asks for gevent itself "
+        "(async_mode='gevent' at socketio_app.py:13), and this worker " in log
+    )
+    assert "its WebSockets and long polls would wait for ever" in log
+    assert "Use -k safeworkers.GeventWorker (or -k safeworkers.AutoWorker, which picks it)" in log
+    assert "Traceback" not in log
+
+
+def test_gevents_worker_refuses_an_app_that_asks_for_eventlet(tmp_path: Path) -> None:
+    (tmp_path / "socketio_eventlet.py").write_text(
+        "from flask import Flask\nfrom flask_socketio import SocketIO\n\n"
+        'app = Flask(__name__)\nsocketio = SocketIO(app, async_mode="eventlet")\n'
+    )
+    with servers.gunicorn(
+        "socketio_eventlet:app",
+        "-k",
+        "safeworkers.GeventWorker",
+        wait=False,
+        pythonpath=[tmp_path, *servers.PYTHONPATH],
+    ) as server:
+        server.wait_for_log("Worker failed to boot", timeout=30)
+        log = server.log
+    assert (
+        "safeworkers.GeventWorker cannot serve this app: the app asks for eventlet itself "
+        "(async_mode='eventlet' at socketio_eventlet.py:5), and this worker patches with "
+        "gevent: two green libraries in one process break each other" in log
+    )
+    assert "Use -k safeworkers.EventletWorker" in log
+
+
+def test_check_shows_the_workers_without_gevents_hub_as_refused() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEWORKERS_")}
+    done = subprocess.run(
+        [CLI, "check", "socketio_app:app", "--json", "--only", "--worker",
+         "safeworkers.SyncWorker", "sync", "gthread", "safeworkers.EventletWorker",
+         "safeworkers.GeventWorker", "--timeout", "20"],
+        capture_output=True, text=True, cwd=servers.TEST_APPS, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    results = {r["name"]: r for r in report["results"]}
+    assert report["autoworker"]["asks"] == ["gevent", "async_mode='gevent' at socketio_app.py:13"]
+    assert results["safeworkers.GeventWorker"]["status"] == "serves"
+    assert done.returncode == 1  # the workers named: some cannot serve it
+    for name in ("safeworkers.SyncWorker", "sync", "gthread", "safeworkers.EventletWorker"):
+        assert results[name]["status"] == "fails", results[name]
+        assert "the app asks for gevent itself" in results[name]["cause"]
+        assert "-k safeworkers.GeventWorker" in results[name]["cause"]
+    # gunicorn's own boot and answer GET /: refused all the same, with what they did
+    assert results["sync"]["cause"].endswith("(the boot: answers 200 to GET /)")
+    assert results["gthread"]["cause"].endswith("(the boot: answers 200 to GET /)")
+
+
 # --- Django, read as Django reaches it ------------------------------------------------------
 
 VIEWS = """\

@@ -100,6 +100,25 @@ def test_without_the_cure_one_request_at_a_time_and_the_warning_says_so(
     assert "not applied: SAFEWORKERS_GREEN_DRIVERS=0" in warning
 
 
+def test_eventlet_makes_psycopg2_green_by_itself_and_every_command_says_so(
+    pg: postgres.Cluster,
+) -> None:
+    """eventlet.monkey_patch() sets psycopg2's wait callback (its psycopg patch is on by
+    default): nothing to install, nothing to turn on, and recommend says what the worker does."""
+    env = {"SWTEST_PG_DSN": pg.dsn, "SAFEWORKERS_GREEN_DRIVERS": "0"}
+    with servers.gunicorn("pg_app:app", "-k", "safeworkers.EventletWorker", env=env) as server:
+        intervals, _ = waits(server, f"/sleep?s={SLEEP}", 4)
+        log = server.log
+    assert all_at_once(intervals), (intervals, log)
+    assert "psycopg2 (at pg_app.py:12) waits on eventlet's hub already" in log
+    said = recommend("pg_app:app", {**env, "SAFEWORKERS_BACKEND": "eventlet"})
+    assert (
+        "green workers: worth it where the app waits on I/O: psycopg2 (pg_app.py:12) waits on "
+        "eventlet's hub: eventlet's own patching makes it green" in said
+    )
+    assert "blocks eventlet's hub" not in said
+
+
 def test_a_driver_the_app_imported_through_a_library_is_found_after_the_load(
     pg: postgres.Cluster,
 ) -> None:
@@ -142,6 +161,31 @@ def test_grpc_gets_init_gevent_before_the_app_makes_its_channel(grpc_server: str
     print(f"GeventWorker, gRPC: 4 x {SLEEP} s calls in {wall:.2f} s")
     assert all_at_once(intervals), (intervals, log)
     assert "applied grpc.experimental.gevent:init_gevent: grpcio (at grpc_app.py:" in log
+
+
+def test_grpc_imported_by_a_library_names_the_hook_that_cures_it(grpc_server: str) -> None:
+    """The worker applies init_gevent() before the app's import only for a grpc the app's code
+    shows; through a library, the warning names the after-patch hook, which does cure it."""
+    env = {"SWTEST_GRPC_TARGET": grpc_server, "SWTEST_INDIRECT": "grpc_app"}
+    argv = ("indirect_app:app", "-k", "safeworkers.GeventWorker")
+    with servers.gunicorn(*argv, env=env) as server:
+        log = server.log
+    warning = next(line for line in log.splitlines() if "without yielding" in line)
+    assert "grpcio (imported while the app loaded, not by the app's own code)" in warning
+    assert warning.endswith(
+        "Cure: grpc.experimental.gevent.init_gevent() after patching, before any channel; the "
+        "app's own code does not import it, so this worker did not apply it: set "
+        "SAFEWORKERS_AFTER_PATCH=grpc.experimental.gevent:init_gevent (the hook runs after "
+        "patching, before the app is imported)"
+    )
+    assert "eventlet" not in warning
+    assert "by itself" not in warning
+    hooked = {**env, "SAFEWORKERS_AFTER_PATCH": "grpc.experimental.gevent:init_gevent"}
+    with servers.gunicorn(*argv, env=hooked) as server:
+        intervals, _ = waits(server, f"/call?s={SLEEP}", 4)
+        log = server.log
+    assert all_at_once(intervals), (intervals, log)
+    assert "without yielding" not in log
 
 
 def recommend(app: str, env: dict[str, str] | None = None) -> str:

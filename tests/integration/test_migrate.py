@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from safeworkers.facts import eventlet_api
 from tests import servers
 
@@ -93,6 +95,88 @@ def test_bad_input_is_one_line() -> None:
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize("app", ["::", ":app", "my-app:app"])
+def test_an_app_argument_that_is_not_module_app_is_named(app: str) -> None:
+    code, output = migrate(app)
+    assert code == 1
+    assert output.strip() == f"safeworkers: {app!r} is not MODULE:APP (e.g. myproject.wsgi:app)"
+
+
+def run_in(directory: Path, *args: str) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [CLI, "migrate", *args, "--chdir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_name_the_table_does_not_know_has_no_equivalent(tmp_path: Path) -> None:
+    (tmp_path / "legacy.py").write_text(
+        "from eventlet.green import MySQLdb\n"
+        "from eventlet.lock import Lock\n"
+        "import eventlet.zipkin\n"
+        "from eventlet.green import BaseHTTPServer\n"
+    )
+    code, output, _ = run_in(tmp_path, "legacy")
+    assert code == 1, output
+    rows = {line.split()[1]: line for line in output.splitlines() if "legacy.py:" in line}
+    for name in ("eventlet.green.MySQLdb", "eventlet.lock.Lock", "eventlet.zipkin"):
+        assert "-> NO EQUIVALENT" in rows[name], output
+    assert "not in the table of correspondences" in rows["eventlet.lock.Lock"]
+    assert "PyMySQL" in rows["eventlet.green.MySQLdb"]  # the drivers table's cure
+    assert (
+        "-> http.server  (BaseHTTPServer is Python 2's name"
+        in rows["eventlet.green.BaseHTTPServer"]
+    )
+    assert "-> gevent\n" not in output + "\n"
+    assert (
+        "4 uses of eventlet: 1 with a gevent or standard library equivalent, 3 without: "
+        "eventlet.green.MySQLdb, eventlet.lock.Lock, eventlet.zipkin" in output
+    )
+
+
+def legacy_package(directory: Path) -> Path:
+    """An app package whose one module Python 3 cannot parse (Python 2's print)."""
+    package = directory / "legacyapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "wsgi.py").write_text("from legacyapp import tasks\n\napp = tasks.app\n")
+    (package / "tasks.py").write_text("import eventlet\nprint 'spawning'\napp = None\n")
+    return package
+
+
+def test_code_it_could_not_read_is_named_and_the_exit_status_is_2(tmp_path: Path) -> None:
+    legacy_package(tmp_path)
+    code, output, error = run_in(tmp_path, "legacyapp.wsgi:app")
+    assert code == 2, output + error
+    assert "nothing to move" not in output
+    assert "(legacyapp.wsgi: 2 files read, 1 unreadable)" in output.splitlines()[0]
+    assert "  not read: legacyapp/tasks.py: SyntaxError: " in output
+    assert error.strip() == (
+        "safeworkers: the list of eventlet uses is incomplete: 1 file of the app could not be "
+        "read (listed in the report), and what was not read may use eventlet too: make them "
+        "Python source this Python parses, or move them out of the app"
+    )
+    code, output, _ = run_in(tmp_path, "legacyapp.wsgi:app", "--json")
+    report = json.loads(output)
+    assert code == 2
+    assert report["complete"] is False
+    assert report["ok"] is False
+    assert report["unreadable"][0].startswith("legacyapp/tasks.py: SyntaxError")
+
+
+def test_a_large_module_is_read_whole(tmp_path: Path) -> None:
+    """An offline command: wider bounds than a worker's boot (1 MB a file there)."""
+    data = "x" * 2_000_000
+    (tmp_path / "bigapp.py").write_text(f'DATA = "{data}"\nimport eventlet\neventlet.sleep(0)\n')
+    code, output, error = run_in(tmp_path, "bigapp:app")
+    assert code == 0, output + error
+    assert "bigapp.py:3  eventlet.sleep  -> gevent.sleep" in output
+
+
 #: Resolves dotted names (``gevent.get_hub().threadpool.apply``) and prints those missing.
 RESOLVE = """
 import importlib, sys
@@ -118,8 +202,10 @@ print(missing)
 
 def test_every_gevent_equivalent_exists_in_the_real_gevent() -> None:
     """Each equivalent the table gives resolves, in a process that imports gevent (not here)."""
+    rules = [*eventlet_api.TABLE.values(), *eventlet_api.GREEN.values()]
+    removed = ("asyncore", "asynchat") if sys.version_info >= (3, 12) else ()
     names = sorted(
-        {e.name for e in eventlet_api.TABLE.values() if e.name and not e.name.startswith("zmq")}
+        {e.name for e in rules if e.name and not e.name.startswith("zmq") and e.name not in removed}
     )
     done = subprocess.run(
         [sys.executable, "-c", RESOLVE, *names], capture_output=True, text=True, check=True

@@ -125,6 +125,7 @@ def test_green_drivers_blocking_warn_and_several_hooks() -> None:
     defaults = settings.load({})
     assert (defaults.green_drivers, defaults.blocking_warn) == (True, None)
     assert settings.load({"SAFEWORKERS_BLOCKING_WARN": "off"}).blocking_warn is None
+    assert settings.load({"SAFEWORKERS_BLOCKING_WARN": "0.01"}).blocking_warn == 0.01
 
 
 @pytest.mark.parametrize(
@@ -135,6 +136,9 @@ def test_green_drivers_blocking_warn_and_several_hooks() -> None:
         ("SAFEWORKERS_BLOCKING_WARN", "nan"),
         ("SAFEWORKERS_BLOCKING_WARN", "soon"),
         ("SAFEWORKERS_BLOCKING_WARN", "3601"),
+        # the watch ticks every quarter of it: a microsecond would spin the worker
+        ("SAFEWORKERS_BLOCKING_WARN", "1e-6"),
+        ("SAFEWORKERS_BLOCKING_WARN", "0.009"),
         ("SAFEWORKERS_GREEN_DRIVERS", "sometimes"),
         ("SAFEWORKERS_AFTER_PATCH", "a:b,,c:d"),
         ("SAFEWORKERS_AFTER_PATCH", "a:b,not a hook"),

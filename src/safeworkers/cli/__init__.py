@@ -31,6 +31,8 @@ new command is a module here with those two functions, added to
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from safeworkers import __version__
@@ -51,7 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status of a command whose reader went away: a shell's for a tool SIGPIPE killed.
+BROKEN_PIPE = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    """Run the command ``argv`` names; its exit status.
+
+    A reader that stops early (``safeworkers doctor | head``) closes the
+    pipe: the command ends there, quietly, as Unix tools end on SIGPIPE,
+    rather than with a traceback (Python ignores SIGPIPE, so a write raises
+    ``BrokenPipeError``).
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        result: int = args.func(args)
+        sys.stdout.flush()  # the last buffered output fails here, not at exit
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it where a write cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE
     return result

@@ -15,9 +15,12 @@ pick) chooses.
 
 What the app's code shows comes along: the blocking drivers a green worker
 would wait on (and whether it is worth one), and, for an app that
-monkey-patches itself, the named refusal of each worker that cannot serve it
-(threads, the other green library); gunicorn's own such workers are not
-booted, since they would hang until the timeout.
+monkey-patches itself or asks for a green library itself (Flask-SocketIO
+``async_mode="gevent"``), the named refusal of each worker that cannot serve
+it (threads, the other green library, a worker without the hub asked for);
+gunicorn's own threaded workers are not booted for a self-patching app,
+since they would hang until the timeout, and gunicorn's workers that answer
+the request anyway are shown refused, not serving.
 """
 
 from __future__ import annotations
@@ -171,18 +174,24 @@ def _code_facts(decision: Any) -> dict[str, Any]:
         if not use.optional:
             facts["patches"] = [library, code.evidence([use])]
             break
+    if code.asked_for:
+        facts["asks"] = [code.asked_for[0], code.ask_evidence()]
     return facts
 
 
 def refused(cand: Candidate, choice: dict[str, Any]) -> str | None:
-    """Why ``cand`` cannot serve an app that monkey-patches itself (``choice["patches"]``)."""
+    """Why ``cand`` cannot serve an app that monkey-patches itself (``choice["patches"]``)
+    or asks for a green library itself (``choice["asks"]``)."""
     from safeworkers.decision import policy
 
     row = registry.find(cand.worker, cand.server)
-    if row is None or "patches" not in choice:
+    if row is None:
         return None
-    library, where = choice["patches"]
-    return policy.refusal(row, library, where)
+    if "patches" in choice:
+        return policy.refusal(row, *choice["patches"])
+    if "asks" in choice:
+        return policy.asked_refusal(row, *choice["asks"])
+    return None
 
 
 def autoworker_choice(
@@ -234,13 +243,15 @@ def boot(
     timeout: float,
     pythonpath: Sequence[str] = (),
     refusal: str | None = None,
+    hangs: bool = False,
 ) -> Result:
     """Start ``app`` under ``cand``, send ``GET path``, stop; what happened.
 
     ``pythonpath``: where the app is imported from (default: the current directory).
     ``refusal``: why the worker cannot serve the app (ours refuse by themselves at
-    boot); gunicorn's own thread workers are then not booted (they would hang until
-    the timeout), and its other failures are given with that reason.
+    boot); gunicorn's own workers are shown failing with that reason, and with
+    ``hangs`` (the app patches itself) its thread workers are not booted: they would
+    hang until the timeout.
     """
     from safeworkers import testing
     from safeworkers.facts import process
@@ -254,7 +265,7 @@ def boot(
         result.cause = f"{', '.join(missing)} not installed{extra}"
         return result
     row = registry.find(cand.worker, cand.server)
-    if refusal is not None and row is not None and row.threads and not row.ours:
+    if hangs and refusal is not None and row is not None and row.threads and not row.ours:
         result.cause = f"not booted (it would hang until the timeout): {refusal}"
         return result
     started = time.monotonic()
@@ -292,12 +303,14 @@ def boot(
         server.stop(timeout=5)
         result.seconds = round(time.monotonic() - started, 2)
     result.notes = [m.group(1) for m in _DRIVER_WARNING.finditer(server.log)]
-    if (
-        refusal is not None
-        and result.status == "fails"
-        and not cand.worker.startswith(registry.PREFIX)
-    ):
-        result.cause = f"{refusal} (the boot: {result.cause})"
+    if refusal is not None and not cand.worker.startswith(registry.PREFIX):
+        # Ours refuse at boot by themselves; gunicorn's may boot, and answer GET PATH,
+        # and still not serve the app (its WebSockets, or everything once it patches).
+        if result.status == "serves":
+            result.status = "fails"
+            result.cause = f"{refusal} (the boot: answers {result.http_status} to GET {path})"
+        else:
+            result.cause = f"{refusal} (the boot: {result.cause})"
     return result
 
 
@@ -360,6 +373,7 @@ def main(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 pythonpath=paths,
                 refusal=refused(c, choice),
+                hangs="patches" in choice,
             )
             for c in matrix
         ]

@@ -398,6 +398,8 @@ def main(args: argparse.Namespace) -> int:
             else:
                 for path in write(files, directory, force=args.force):
                     print(f"wrote {path}", file=sys.stderr)
+    except BrokenPipeError:
+        raise  # the reader went away, not a file: the entry point ends quietly
     except (TemplateError, OSError) as exc:
         raise SystemExit(f"safeworkers: {exc}") from None
     return 0

@@ -374,6 +374,30 @@ def refusal(worker: registry.Worker, patcher: str, evidence: str) -> str | None:
     return None
 
 
+def asked_refusal(worker: registry.Worker, library: str, evidence: str) -> str | None:
+    """Why ``worker`` cannot serve an app that asks for ``library`` itself (``async_mode``).
+
+    Its WebSockets and long polls run on ``library``'s hub: a worker that does
+    not run that hub (sync, threads, the other green library, an asyncio or
+    Trio loop) answers plain requests and leaves those waiting for ever. The
+    boot refusal of our workers, and ``safeworkers check``'s for the others.
+    """
+    if worker.patches == library or worker.name == registry.AUTO.name:
+        return None
+    if worker.patches:
+        effect = (
+            f"this worker patches with {worker.patches}: two green libraries in one process "
+            "break each other, and its WebSockets and long polls would wait for ever"
+        )
+    else:
+        effect = (
+            f"this worker does not run {library}'s hub: its WebSockets and long polls would "
+            "wait for ever (plain requests are answered)"
+        )
+    asked = f"the app asks for {library} itself ({evidence})"
+    return f"{asked}, and {effect}. Use -k {_GREEN[library].name}"
+
+
 def _wsgi_choice(env: Environment, threads: int, reasons: list[str]) -> Choice:
     """Rows 13 and 14: threads, or one at a time; a free-threaded Python with the GIL off
     runs threads in parallel, which only the thread worker uses."""

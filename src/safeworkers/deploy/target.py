@@ -42,6 +42,14 @@ def module_of(target: str) -> str:
     return target.partition(":")[0].strip()
 
 
+def module_name(target: str) -> str:
+    """The module of ``target``, checked: :class:`TargetError` if it is not ``MODULE[:APP]``."""
+    module = module_of(target)
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        raise TargetError(f"{target!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    return module
+
+
 def is_plain(target: str) -> bool:
     """``module[:name]`` or ``module:factory()``: safe to write unquoted into a command line."""
     return _PLAIN.fullmatch(target) is not None
@@ -56,9 +64,7 @@ def load_app(target: str) -> object:
     from gunicorn import util
     from gunicorn.errors import AppImportError
 
-    module = module_of(target)
-    if not module or not all(part.isidentifier() for part in module.split(".")):
-        raise TargetError(f"{target!r} is not MODULE:APP (e.g. myproject.wsgi:app)")
+    module = module_name(target)
     try:
         return util.import_app(target)
     except AppImportError as exc:  # gunicorn's own one-line reasons

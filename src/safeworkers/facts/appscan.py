@@ -163,12 +163,16 @@ class AppScan:
         return list(seen.items())
 
     def scope(self) -> str:
-        """What was read: ``app: 3 files read`` (and why it stopped early)."""
+        """What was read: ``app: 3 files read`` (and what was not: unreadable files, a bound)."""
         if not self.found:
             return f"the source of {self.module or 'the app'} was not found"
-        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''} read"
         stopped = f", stopped early: {self.stopped}" if self.stopped else ""
-        return f"{self.module}: {files}{stopped}"
+        return f"{self.module}: {self._files_read()}{stopped}"
+
+    def _files_read(self) -> str:
+        """``3 files read``, and ``1 unreadable`` when a file could not be read."""
+        read = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''} read"
+        return read + (f", {len(self.unreadable)} unreadable" if self.unreadable else "")
 
     def summary(self) -> str:
         """One line for logs: what was found, in how many files."""
@@ -192,10 +196,9 @@ class AppScan:
         if self.drivers:
             places = ", ".join(f"{name} at {where}" for name, where in self.driver_places()[:3])
             facts.append(f"blocking drivers: {places}")
-        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"
         django = f", Django settings {self.django_settings}" if self.django_settings else ""
         stopped = f"; stopped early: {self.stopped}" if self.stopped else ""
-        return f"{self.module} ({files} read{django}): {'; '.join(facts)}{stopped}"
+        return f"{self.module} ({self._files_read()}{django}): {'; '.join(facts)}{stopped}"
 
 
 # ----------------------------------------------------------------------------- resolving

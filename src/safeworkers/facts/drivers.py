@@ -8,11 +8,15 @@ request at a time per worker, whatever ``--worker-connections`` says, and
 nothing in the logs says so.
 
 :data:`DRIVERS` is the table: for each driver the modules that name it, the
-server it waits for, the cure, and the cure safeguard workers apply by
-themselves (``auto``: the library it is for -> ``module:function``). A cure
+server it waits for, the cure (and the cure under each library, for a
+worker's messages), the cure the workers apply by themselves (``auto``: the
+library it is for -> ``module:function``), and the libraries whose own
+patching makes it green (``green_under``: eventlet's for psycopg2). A cure
 is applied automatically only where it is a documented switch of a library
 the user installed, that changes nothing but how the driver waits
-(psycogreen's wait callback for psycopg2, gRPC's ``init_gevent``).
+(psycogreen's wait callback for psycopg2, gRPC's ``init_gevent``). The
+table is the one source for the workers, ``recommend``, ``check`` and
+``doctor``.
 
 Everything here reads; nothing imports a driver, gevent or eventlet.
 :func:`state` looks at a driver the *process* has imported already (its
@@ -69,7 +73,7 @@ class Driver:
     distributions: tuple[str, ...]
     #: What it waits for, for messages.
     server: str
-    #: The cure, for messages and the docs.
+    #: The cure, for the docs and ``doctor`` (under either library).
     cure: str
     #: library -> the cure workers apply by themselves (``module:function``), when installed.
     auto: Mapping[Library, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -80,9 +84,19 @@ class Driver:
     cures_late: bool = False
     #: What the driver is doing in a process that imported it.
     look: Callable[[Mapping[str, Any], Library], State] = _always_blocks
+    #: library -> the cure under that library alone, for a worker's messages (else ``cure``).
+    cures: Mapping[Library, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The libraries whose own patching makes it wait on their hub, with nothing to
+    #: install (eventlet.monkey_patch() sets psycopg2's wait callback: its ``psycopg``
+    #: patch is on by default).
+    green_under: frozenset[Library] = frozenset()
 
     def auto_cure(self, library: Library) -> str | None:
         return self.auto.get(library)
+
+    def cure_for(self, library: Library) -> str:
+        """The cure under ``library``, without what is said of the other library."""
+        return self.cures.get(library, self.cure)
 
     def cure_installed(self, library: Library) -> bool:
         """Whether the module of the automatic cure for ``library`` can be imported here."""
@@ -98,14 +112,19 @@ DRIVERS: tuple[Driver, ...] = (
         ("psycopg2", "psycopg2-binary"),
         "PostgreSQL",
         "psycogreen's wait callback (pip install psycogreen; GeventWorker applies it by "
-        "itself; under EventletWorker, eventlet.monkey_patch() sets eventlet's own)",
-        MappingProxyType(
+        "itself); under EventletWorker nothing to do: eventlet.monkey_patch() sets eventlet's "
+        "own",
+        MappingProxyType({"gevent": "psycogreen.gevent:patch_psycopg"}),
+        "psycogreen",
+        cures=MappingProxyType(
             {
-                "gevent": "psycogreen.gevent:patch_psycopg",
-                "eventlet": "psycogreen.eventlet:patch_psycopg",
+                "gevent": "psycogreen's wait callback (pip install psycogreen; GeventWorker "
+                "applies it by itself)",
+                "eventlet": "eventlet.monkey_patch() with its psycopg patch on (the default), "
+                "before psycopg2 connects",
             }
         ),
-        "psycogreen",
+        green_under=frozenset({"eventlet"}),
         cures_late=True,
         look=_psycopg2,
     ),
@@ -117,6 +136,14 @@ DRIVERS: tuple[Driver, ...] = (
         "import psycopg after patching, under gevent (psycopg then waits through the patched "
         "select; the green workers import the app after patching), or use its async API; "
         "under eventlet, the pure-Python psycopg (without psycopg-binary or psycopg-c)",
+        cures=MappingProxyType(
+            {
+                "gevent": "import psycopg after patching (psycopg then waits through the "
+                "patched select; the green workers import the app after patching), or use its "
+                "async API",
+                "eventlet": "the pure-Python psycopg (without psycopg-binary or psycopg-c)",
+            }
+        ),
         look=_psycopg,
     ),
     Driver(
@@ -133,9 +160,18 @@ DRIVERS: tuple[Driver, ...] = (
         ("grpcio",),
         "the gRPC server",
         "gevent: grpc.experimental.gevent.init_gevent() after patching, before any channel "
-        "(GeventWorker calls it by itself); eventlet: none (gRPC has no eventlet support)",
+        "(GeventWorker calls it by itself when the app's code imports grpc); eventlet: none "
+        "(gRPC has no eventlet support)",
         MappingProxyType({"gevent": "grpc.experimental.gevent:init_gevent"}),
         "grpcio",
+        cures=MappingProxyType(
+            {
+                "gevent": "grpc.experimental.gevent.init_gevent() after patching, before any "
+                "channel",
+                "eventlet": "none: gRPC has no eventlet support (serve the app with "
+                "-k safeworkers.GeventWorker)",
+            }
+        ),
         look=_grpc,
     ),
     Driver(
@@ -145,6 +181,13 @@ DRIVERS: tuple[Driver, ...] = (
         "SQL Server",
         "python-tds (pytds, pure Python), or the calls in a thread pool "
         "(gevent.get_hub().threadpool, eventlet.tpool)",
+        cures=MappingProxyType(
+            {
+                "gevent": "python-tds (pytds, pure Python), or the calls in gevent's thread "
+                "pool (gevent.get_hub().threadpool)",
+                "eventlet": "python-tds (pytds, pure Python), or the calls in eventlet.tpool",
+            }
+        ),
     ),
     Driver(
         "python-ldap",
@@ -181,6 +224,12 @@ DRIVERS: tuple[Driver, ...] = (
         ("pyodbc",),
         "the ODBC data source",
         "the calls in a thread pool (gevent.get_hub().threadpool, eventlet.tpool)",
+        cures=MappingProxyType(
+            {
+                "gevent": "the calls in gevent's thread pool (gevent.get_hub().threadpool)",
+                "eventlet": "the calls in eventlet.tpool",
+            }
+        ),
     ),
 )
 
@@ -276,8 +325,23 @@ def place(where: str) -> str:
 
 
 def warning(driver: Driver, library: Library, where: str) -> str:
-    """The boot warning for a driver that will block this green worker."""
-    return f"{driver.name} ({place(where)}) {effect(driver, library)}. Cure: {driver.cure}"
+    """The boot warning for a driver that will block this green worker: its cure under
+    ``library`` only (a GeventWorker's warning says nothing of eventlet)."""
+    return (
+        f"{driver.name} ({place(where)}) {effect(driver, library)}. "
+        f"Cure: {driver.cure_for(library)}"
+    )
+
+
+def hook_cure(driver: Driver, library: Library) -> str | None:
+    """``SAFEWORKERS_AFTER_PATCH=...`` for a driver whose automatic cure must run before its
+    first use, when the app's own code does not show it (a library imports it): the
+    workers apply such a cure before the app is imported only for drivers the code shows,
+    and the after-patch hook runs then for any. ``None`` where that does not apply."""
+    cure = driver.auto_cure(library)
+    if cure is None or driver.cures_late:
+        return None
+    return f"SAFEWORKERS_AFTER_PATCH={cure}"
 
 
 def outlook(
@@ -303,6 +367,10 @@ def outlook(
         if name in seen or not any(installed(d) for d in driver.distributions):
             continue
         seen.add(name)
+        if library in driver.green_under:
+            own = f"{library}'s own patching makes it green"
+            cured.append(f"{driver.name} ({where}) waits on {library}'s hub: {own}")
+            continue
         automatic = driver.auto_cure(library)
         cure_there = driver.cure_distribution is not None and installed(driver.cure_distribution)
         if automatic and cure_there and cure:
@@ -313,7 +381,7 @@ def outlook(
                 "SAFEWORKERS_GREEN_DRIVERS=0)"
             )
         else:
-            blocking.append(f"{driver.name} ({where}; cure: {driver.cure})")
+            blocking.append(f"{driver.name} ({where}; cure: {driver.cure_for(library)})")
     return cured, blocking
 
 

@@ -1,12 +1,18 @@
 """eventlet's API and what each name becomes under gevent (or the standard library).
 
 The table of correspondences ``safeworkers migrate`` applies to the eventlet
-uses an app's code shows (:mod:`safeworkers.facts.appscan`). A name is looked
-up whole, then without its last parts (``eventlet.green.urllib.request`` is
-found as ``eventlet.green``'s rule if it has none of its own), so that every
-use gets an answer. ``None`` as the equivalent: gevent has nothing that does
-the same; the note says what to do instead. tests/unit/facts/test_eventlet_api.py
-imports every gevent name the table gives, with the real gevent.
+uses an app's code shows (:mod:`safeworkers.facts.appscan`). A name is found
+by its own rule, or by the rule of an enclosing name that answers for
+everything under it: a module without an equivalent (nothing in it has one),
+a module replaced as a whole (``eventlet.support.greendns``), and
+``eventlet.green``'s modules (:data:`GREEN`: ``eventlet.green.socket.socket``
+is ``socket.socket``). Anything else is not in the table, and
+:func:`lookup` says so rather than guess: an unknown name has no known
+equivalent. ``None`` as the equivalent: gevent has nothing that does the
+same; the note says what to do instead. tests/unit/facts/test_eventlet_api.py
+checks the rules against the installed eventlet, and
+tests/integration/test_migrate.py imports every gevent name the table gives,
+with the real gevent.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from safeworkers.facts import drivers
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,12 @@ class Equivalent:
     name: str | None
     #: What to know when moving (empty when the name is a drop-in).
     note: str = ""
+    #: The rule answers for every name under this one too (a module replaced as a whole).
+    whole: bool = False
 
 
-def _e(name: str | None, note: str = "") -> Equivalent:
-    return Equivalent(name, note)
+def _e(name: str | None, note: str = "", *, whole: bool = False) -> Equivalent:
+    return Equivalent(name, note, whole)
 
 
 _SPAWN = "gevent.spawn"
@@ -42,6 +52,94 @@ _EVENT_NOTE = (
 )
 _GREEN_STDLIB = (
     "the standard library module: the green worker (gevent.monkey.patch_all) makes it cooperative"
+)
+_NOT_IN_TABLE = (
+    "not in the table of correspondences: no known gevent equivalent; look for what it does "
+    "in gevent's documentation"
+)
+
+
+def _python2(module: str, python3: str) -> Equivalent:
+    return _e(
+        python3,
+        f"{module} is Python 2's name, which eventlet.green keeps: {python3} in Python 3, "
+        "which the green worker (gevent.monkey.patch_all) makes cooperative",
+    )
+
+
+_MYSQLCLIENT = drivers.by_name("mysqlclient")
+
+#: ``eventlet.green``'s modules -> what each becomes; a name under one maps to the same
+#: name under its equivalent (``eventlet.green.socket.socket`` -> ``socket.socket``).
+#: Only these: a module eventlet.green does not have is not the standard library's.
+GREEN: Mapping[str, Equivalent] = MappingProxyType(
+    {
+        **{
+            module: _e(module, _GREEN_STDLIB)
+            for module in (
+                "ftplib",
+                "http",
+                "http.client",
+                "http.cookiejar",
+                "http.cookies",
+                "http.server",
+                "select",
+                "selectors",
+                "socket",
+                "ssl",
+                "subprocess",
+                "threading",
+                "time",
+                "urllib",
+                "urllib.error",
+                "urllib.parse",
+                "urllib.request",
+                "urllib.response",
+            )
+        },
+        "os": _e(
+            "os",
+            "patch_all makes fork() and waitpid() cooperative, not reads and writes: "
+            "gevent.os.nb_read / nb_write for pipes that wait",
+        ),
+        "asyncore": _e(
+            "asyncore", "cooperative once patched; removed from the standard library in 3.12"
+        ),
+        "asynchat": _e(
+            "asynchat", "cooperative once patched; removed from the standard library in 3.12"
+        ),
+        "profile": _e(
+            "profile",
+            "the standard library's profiler, which does not tell greenlets apart "
+            "(eventlet's green profile did)",
+        ),
+        "builtin": _e(
+            "builtins", "open() needs nothing: file I/O never waits on the hub in gevent"
+        ),
+        # Python 2's names
+        "BaseHTTPServer": _python2("BaseHTTPServer", "http.server"),
+        "SimpleHTTPServer": _python2("SimpleHTTPServer", "http.server"),
+        "CGIHTTPServer": _python2("CGIHTTPServer", "http.server"),
+        "SocketServer": _python2("SocketServer", "socketserver"),
+        "Queue": _python2("Queue", "queue"),
+        "urllib2": _python2("urllib2", "urllib.request"),
+        "httplib": _python2("httplib", "http.client"),
+        "thread": _python2("thread", "_thread"),
+        # not the standard library
+        "zmq": _e("zmq.green", "pyzmq's own gevent support"),
+        "MySQLdb": _e(
+            None,
+            "no equivalent: eventlet's green MySQLdb ran mysqlclient in its thread pool; under "
+            f"gevent mysqlclient blocks the hub (a blocking C driver): {_MYSQLCLIENT.cure}, or "
+            "its calls in gevent.get_hub().threadpool",
+        ),
+        "OpenSSL": _e(
+            None,
+            "no equivalent: gevent has no green pyOpenSSL (its connections would raise "
+            "WantReadError on a patched socket); the standard library's ssl, cooperative once "
+            "patched",
+        ),
+    }
 )
 
 #: eventlet name -> its equivalent. Names are the public ones, and the modules they live in.
@@ -138,7 +236,6 @@ TABLE: Mapping[str, Equivalent] = MappingProxyType(
         "eventlet.event": _e("gevent.event"),
         # networking and serving
         "eventlet.green": _e("gevent.monkey.patch_all", _GREEN_STDLIB),
-        "eventlet.green.zmq": _e("zmq.green", "pyzmq's own gevent support"),
         "eventlet.listen": _e(
             "socket.create_server", "the standard library's, cooperative once patched"
         ),
@@ -180,10 +277,12 @@ TABLE: Mapping[str, Equivalent] = MappingProxyType(
         "eventlet.support.greendns": _e(
             "gevent.resolver.dnspython",
             "GEVENT_RESOLVER=dnspython (gevent's default resolves in a thread pool)",
+            whole=True,
         ),
         "eventlet.greendns": _e(
             "gevent.resolver.dnspython",
             "GEVENT_RESOLVER=dnspython (gevent's default resolves in a thread pool)",
+            whole=True,
         ),
         "eventlet.hubs.get_hub": _e("gevent.get_hub"),
         "eventlet.hubs.use_hub": _e(
@@ -204,17 +303,36 @@ TABLE: Mapping[str, Equivalent] = MappingProxyType(
 
 
 def lookup(name: str) -> tuple[str, Equivalent] | None:
-    """The rule for ``name``: its own, else the nearest enclosing name's; ``None`` if none.
+    """The rule for ``name`` and the name it is the rule of; ``None``: not in the table.
 
-    ``eventlet.green.X`` without a rule of its own is the standard library's ``X``.
+    A name's own rule, else the nearest enclosing name's where that rule
+    answers for everything under it (:attr:`Equivalent.whole`, or no
+    equivalent at all); ``eventlet.green.X...`` by :data:`GREEN`.
     """
+    if name.startswith("eventlet.green."):
+        return _green(name)
     parts = name.split(".")
     while parts:
         key = ".".join(parts)
-        if key == "eventlet.green" and name != key:
-            stdlib = name.removeprefix("eventlet.green.")
-            return name, Equivalent(stdlib, _GREEN_STDLIB)
-        if key in TABLE:
-            return key, TABLE[key]
+        rule = TABLE.get(key)
+        if rule is not None and (key == name or rule.whole or rule.name is None):
+            return key, rule
         parts.pop()
     return None
+
+
+def _green(name: str) -> tuple[str, Equivalent] | None:
+    """``eventlet.green.urllib.request.urlopen`` -> ``urllib.request.urlopen``."""
+    parts = name.removeprefix("eventlet.green.").split(".")
+    for cut in range(len(parts), 0, -1):
+        rule = GREEN.get(".".join(parts[:cut]))
+        if rule is not None:
+            under = "".join(f".{part}" for part in parts[cut:])
+            return name, Equivalent(rule.name and rule.name + under, rule.note)
+    return None
+
+
+def equivalent(name: str) -> Equivalent:
+    """What ``name`` becomes; a name not in the table has no known equivalent."""
+    rule = lookup(name)
+    return rule[1] if rule is not None else Equivalent(None, _NOT_IN_TABLE)

@@ -188,7 +188,10 @@ def _blocking_drivers(
 
     Information, not a warning: an environment with psycopg2 and no green
     worker is fine. In a patched process the driver blocks now: a warning,
-    unless its automatic cure is installed.
+    unless its automatic cure is installed or the patching library greens it.
+    The fix says no more than the workers do: a cure that must run before the
+    driver's first use is applied for a driver the app's code shows, so for
+    one a library imports, the after-patch hook is the way.
     """
     found = []
     for driver in drivers.DRIVERS:
@@ -197,24 +200,40 @@ def _blocking_drivers(
         if version is None:
             continue
         cure_there = bool(driver.cure_distribution and packages.get(driver.cure_distribution))
-        cured = [library for library in driver.auto if cure_there]
+        applied = [library for library in driver.auto if cure_there]
+        cured = [*driver.green_under, *applied]
         message = (
             f"{driver.name} {version} is installed: a C driver that waits for {driver.server} "
             "without yielding to a green hub; under a green worker that does not cure it, "
             "one request at a time per worker while it waits"
         )
-        if cured:
-            workers = " and ".join(f"{library.capitalize()}Worker" for library in cured)
-            applied = ", ".join(driver.auto[library] for library in cured)
-            verb = "they apply" if len(cured) > 1 else "it applies"
-            fix = (
-                f"nothing to do under {workers}: {verb} {applied} at boot when the app uses it "
-                "(SAFEWORKERS_GREEN_DRIVERS=0 turns it off)"
-            )
-            if len(cured) < 2:
-                fix += f"; otherwise: {driver.cure}"
+        fixes = [
+            f"nothing to do under {library.capitalize()}Worker: {library}'s patching makes "
+            "it wait on the hub"
+            for library in sorted(driver.green_under)
+        ]
+        for library in applied:
+            cure, worker = driver.auto[library], f"{library.capitalize()}Worker"
+            if driver.cures_late:
+                fixes.append(
+                    f"nothing to do under {worker}: it applies {cure} at boot "
+                    "(SAFEWORKERS_GREEN_DRIVERS=0 turns it off)"
+                )
+            else:  # applied only before the app's import, for a driver its code shows
+                fixes.append(
+                    f"under {worker}, nothing to do when the app's own code imports "
+                    f"{driver.modules[0]}: it applies {cure} at boot "
+                    "(SAFEWORKERS_GREEN_DRIVERS=0 turns it off); when only a library imports "
+                    f"it, {drivers.hook_cure(driver, library)}"
+                )
+        others: list[drivers.Library] = [lib for lib in ("gevent", "eventlet") if lib not in cured]
+        if not fixes:
+            fixes.append(driver.cure)
         else:
-            fix = driver.cure
+            fixes.extend(
+                f"under {lib.capitalize()}Worker: {driver.cure_for(lib)}" for lib in others
+            )
+        fix = "; ".join(fixes)
         patched = bool(patchers) and not (set(patchers) & set(cured))
         found.append(
             Finding(

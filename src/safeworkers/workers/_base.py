@@ -232,11 +232,30 @@ class SafeWorkerMixin:
             "-k safeworkers.AutoWorker, which picks it)",
         )
 
+    def refuse_asking_app(self) -> None:
+        """Stop at boot when the app's code asks for a green library this worker does not run
+        (Flask-SocketIO ``async_mode="gevent"``, gevent-websocket): it would boot, answer
+        plain requests, and leave every WebSocket and long poll waiting."""
+        from safeworkers.decision import policy, registry
+
+        code = self.safeworkers_code()
+        row = registry.ours(self.safeworkers_name)
+        if not code.asked_for or row is None:
+            return
+        reason = policy.asked_refusal(row, code.asked_for[0], code.ask_evidence())
+        if reason is not None:
+            boot_failure(
+                self.log,
+                f"safeworkers.{self.safeworkers_name} cannot serve this app: {reason} "
+                "(or -k safeworkers.AutoWorker, which picks it)",
+            )
+
     def refuse_other_patcher(self, library: str) -> None:
         """Stop at boot when another green library has patched this process already, or the
-        app's code patches with it when imported."""
+        app's code patches with it when imported, or asks for it."""
         from safeworkers.facts import patches
 
+        self.refuse_asking_app()
         patched = patches.patch_state()
         others = sorted(set(patches.green_patchers(patched)) - {library})
         found = self.app_patcher()

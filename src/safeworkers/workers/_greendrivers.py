@@ -112,8 +112,16 @@ def after_load(worker: Any, library: Library) -> None:
 
 def _warn(worker: Any, driver: drivers.Driver, library: Library, where: str) -> None:
     message = drivers.warning(driver, library, where)
+    hook = drivers.hook_cure(driver, library)
     if not worker.safeworkers_settings.green_drivers and driver.cure_installed(library):
         message += f" ({driver.auto_cure(library)} is installed, not applied: " + (
             "SAFEWORKERS_GREEN_DRIVERS=0)"
+        )
+    elif where == NOT_IN_CODE and hook is not None:
+        # The worker applies such a cure before the app's import, for the drivers its code
+        # shows; a library brought this one in: the after-patch hook runs early enough.
+        message += (
+            f"; the app's own code does not import it, so this worker did not apply it: set "
+            f"{hook} (the hook runs after patching, before the app is imported)"
         )
     worker.log.warning("safeworkers %s: %s", _name(worker), message)

@@ -22,6 +22,7 @@ class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         self.safeworkers_start()
+        self.refuse_asking_app()
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
@@ -43,6 +44,7 @@ class ThreadWorker(SafeWorkerMixin, _GunicornThreadWorker):  # type: ignore[misc
         self.safeworkers_start()
         # gthread imports the app in init_process, after its pool and poller exist.
         self.refuse_self_patching_app("its thread pool and poller")
+        self.refuse_asking_app()
         super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:

@@ -862,3 +862,24 @@ def test_refusals_for_a_self_patching_app() -> None:
             assert "-k safeworkers.GeventWorker" in refusal, worker
         else:
             assert refusal is None, worker
+
+
+def test_refusals_for_an_app_that_asks_for_a_green_library() -> None:
+    """Every worker but the asked library's own (and AutoWorker, which picks it) is refused:
+    without that hub, its WebSockets and long polls wait for ever."""
+    from safeworkers.decision import registry
+
+    where = "async_mode='gevent' at app.py:5"
+    for worker in registry.WORKERS:
+        refusal = policy.asked_refusal(worker, "gevent", where)
+        if worker.patches == "gevent" or worker is registry.AUTO:
+            assert refusal is None, worker
+            continue
+        assert refusal is not None, worker
+        assert refusal.startswith(f"the app asks for gevent itself ({where}), and this worker ")
+        assert refusal.endswith("Use -k safeworkers.GeventWorker"), worker
+        if worker.patches == "eventlet":
+            assert "two green libraries in one process break each other" in refusal
+    eventlet = policy.asked_refusal(registry.GEVENT, "eventlet", "eventlet.websocket at a.py:1")
+    assert eventlet is not None
+    assert eventlet.endswith("Use -k safeworkers.EventletWorker")

@@ -65,9 +65,64 @@ def test_doctor_findings_for_installed_drivers() -> None:
 
     (cured,) = find({"psycopg2": "2.9.13", "psycogreen": "1.0.2"})
     assert cured.severity == "info"
-    assert cured.fix.startswith("nothing to do under GeventWorker and EventletWorker")
+    assert cured.fix == (
+        "nothing to do under EventletWorker: eventlet's patching makes it wait on the hub; "
+        "nothing to do under GeventWorker: it applies psycogreen.gevent:patch_psycopg at boot "
+        "(SAFEWORKERS_GREEN_DRIVERS=0 turns it off)"
+    )
     (bare,) = find({"mysqlclient": "2.2"})
     assert bare.fix == drivers.by_name("mysqlclient").cure
     (now,) = find({"mysqlclient": "2.2"}, {"socket": "gevent"})
     assert now.severity == "warning"  # this process is patched: it blocks now
     assert find({}) == []
+
+
+def test_psycopg2_is_green_under_eventlet_without_psycogreen() -> None:
+    """eventlet.monkey_patch() sets psycopg2's wait callback (its psycopg patch is on by
+    default): the table says so, and every reader of it does."""
+    (finding,) = [
+        f
+        for f in findings.find({"psycopg2": "2.9"}, {"socket": "eventlet"}, trio_importers={})
+        if f.id == "blocking-driver-psycopg2"
+    ]
+    assert finding.severity == "info"
+    assert finding.fix.startswith("nothing to do under EventletWorker: eventlet's patching")
+    assert "under GeventWorker: psycogreen's wait callback (pip install psycogreen" in finding.fix
+    found = [("psycopg2", "app.py:3")]
+    only_psycopg2 = {"psycopg2"}.__contains__
+    for cure in (True, False):
+        cured, blocking = drivers.outlook(found, "eventlet", only_psycopg2, cure=cure)
+        assert (cured, blocking) == (
+            ["psycopg2 (app.py:3) waits on eventlet's hub: eventlet's own patching makes it green"],
+            [],
+        )
+    assert drivers.verdict(found, "gevent", only_psycopg2).startswith("not worth it")
+
+
+def test_a_cure_that_must_run_first_is_promised_only_for_the_code_that_shows_it() -> None:
+    """grpc's init_gevent() runs before the app's import, for a grpc the app's code imports;
+    through a library, the after-patch hook is the way, and doctor's fix says both."""
+    (finding,) = [
+        f for f in findings.find({"grpcio": "1.66"}, {}, trio_importers={}) if "grpc" in f.id
+    ]
+    assert finding.fix == (
+        "under GeventWorker, nothing to do when the app's own code imports grpc: it applies "
+        "grpc.experimental.gevent:init_gevent at boot (SAFEWORKERS_GREEN_DRIVERS=0 turns it "
+        "off); when only a library imports it, "
+        "SAFEWORKERS_AFTER_PATCH=grpc.experimental.gevent:init_gevent; under EventletWorker: "
+        "none: gRPC has no eventlet support (serve the app with -k safeworkers.GeventWorker)"
+    )
+    grpc = drivers.by_name("grpcio")
+    assert drivers.hook_cure(grpc, "gevent") == (
+        "SAFEWORKERS_AFTER_PATCH=grpc.experimental.gevent:init_gevent"
+    )
+    assert drivers.hook_cure(grpc, "eventlet") is None  # nothing to call
+    assert drivers.hook_cure(drivers.by_name("psycopg2"), "gevent") is None  # cures late
+
+
+def test_a_workers_warning_speaks_of_its_own_library_only() -> None:
+    for driver in drivers.DRIVERS:
+        gevent = drivers.warning(driver, "gevent", "app.py:1")
+        eventlet = drivers.warning(driver, "eventlet", "app.py:1")
+        assert "eventlet" not in gevent.partition("Cure: ")[2], gevent
+        assert "gevent" not in eventlet.partition("Cure: ")[2].replace("GeventWorker", ""), eventlet
