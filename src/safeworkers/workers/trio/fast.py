@@ -99,6 +99,10 @@ def _status_line(status: int) -> bytes:
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 #: RFC 9110 section 5.5: a field value holds no control character but HTAB (as h11 checks).
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
+#: Header lines as the fast path writes them, each one valid: checked in one go.
+_VALID_LINES = re.compile(
+    rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [^\x00-\x08\x0a-\x1f\x7f]*\r\n)*"
+).fullmatch
 
 
 def _invalid_header(name: bytes, value: bytes) -> bool:
@@ -254,6 +258,7 @@ class FastConnection:
         "_status",
         "_suppress",
         "client",
+        "fd",
         "framer",
         "idle_since",
         "served",
@@ -267,6 +272,8 @@ class FastConnection:
     def __init__(self, server: FastServer, sock: socket.socket) -> None:
         self.server = server
         self.sock = sock
+        #: The descriptor Trio waits on (an int: no fileno() call per wait).
+        self.fd = sock.fileno()
         self.framer = RequestFramer(server.rules.limits)
         self.served = 0
         #: Waiting for a request (not in the middle of one): keep-alive applies.
@@ -360,7 +367,7 @@ class FastConnection:
         sock = self.sock
         if self._drained:
             self._calm = 0
-            await trio.lowlevel.wait_readable(sock)
+            await trio.lowlevel.wait_readable(self.fd)
         elif self._calm >= FAIRNESS:
             self._calm = 0
             await trio.lowlevel.checkpoint()
@@ -369,7 +376,7 @@ class FastConnection:
                 data = sock.recv(READ_SIZE)
             except BlockingIOError:
                 self._calm = 0
-                await trio.lowlevel.wait_readable(sock)
+                await trio.lowlevel.wait_readable(self.fd)
                 continue
             except OSError:
                 data = b""
@@ -406,7 +413,7 @@ class FastConnection:
                 sent = sock.send(view)
             except BlockingIOError:
                 self._calm = 0
-                await trio.lowlevel.wait_writable(sock)
+                await trio.lowlevel.wait_writable(self.fd)
                 continue
             except OSError:
                 self._gone = True
@@ -434,7 +441,7 @@ class FastConnection:
                 try:
                     data = self.sock.recv(READ_SIZE)
                 except BlockingIOError:
-                    await trio.lowlevel.wait_readable(self.sock)
+                    await trio.lowlevel.wait_readable(self.fd)
                     continue
                 except OSError:
                     return
@@ -467,7 +474,7 @@ class FastConnection:
             "asgi": {"spec_version": "2.1", "version": "3.0"},
             "method": method,
             "scheme": "http",
-            "path": unquote(path.decode("ascii")),
+            "path": unquote(text) if "%" in (text := path.decode("ascii")) else text,
             "raw_path": path,
             "query_string": query,
             "root_path": server.root_path,
@@ -676,8 +683,6 @@ class FastConnection:
         for name, value in response.get("headers", ()):
             name = bytes(name).strip()
             value = bytes(value).strip()
-            if _invalid_header(name, value):
-                raise ValueError(f"invalid response header {name!r}: {value!r}")
             lower = name.lower()
             if lower == b"content-length":
                 length = value
@@ -708,6 +713,10 @@ class FastConnection:
             self._closing = True
             if not said_close:
                 lines.append(b"connection: close\r\n")
-        lines.append(self.server.headers)
-        lines.append(b"\r\n")
-        return b"".join(lines)
+        fields = b"".join(lines[1:])
+        if _VALID_LINES(fields) is None:  # one check for all: the usual case costs little
+            for name, value in response.get("headers", ()):
+                if _invalid_header(bytes(name).strip(), bytes(value).strip()):
+                    raise ValueError(f"invalid response header {name!r}: {value!r}")
+            raise ValueError("invalid response header")
+        return lines[0] + fields + self.server.headers + b"\r\n"
