@@ -7,7 +7,8 @@ it is (``TCP_NODELAY`` and keepalive only on TCP).
 
 gunicorn builds each worker object in the master, right before it forks; the
 mixin's ``__init__`` uses that moment for what the master must do before
-forking on macOS (:func:`safeworkers.deploy.forksafety.prepare_master`).
+forking on macOS (:func:`safeworkers.deploy.forksafety.prepare_master`), and
+imports nothing of it elsewhere.
 After the app is loaded, a worker on a free-threaded Python says what the GIL
 does there (:func:`safeworkers.facts.freethreading.worker_note`).
 """
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from safeworkers import settings as settings_mod
 from safeworkers import sockets
+from safeworkers.facts import macos
 
 if TYPE_CHECKING:
     from safeworkers.facts.appscan import AppScan
@@ -71,8 +73,9 @@ class SafeWorkerMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # In the master (the worker's parent), just before it forks this worker; not
-        # when AutoWorker, in the worker, runs the chosen class's __init__.
-        if os.getpid() == getattr(self, "ppid", None):
+        # when AutoWorker, in the worker, runs the chosen class's __init__. On macOS only:
+        # elsewhere nothing of it is imported (it is on every boot's way).
+        if os.getpid() == getattr(self, "ppid", None) and macos.darwin():
             from safeworkers.deploy import forksafety
 
             forksafety.prepare_master(self.log)
