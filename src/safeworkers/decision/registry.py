@@ -93,7 +93,7 @@ SYNC = Worker(
 )
 THREAD = Worker(
     f"{PREFIX}ThreadWorker",
-    "safeworkers.workers.sync.ThreadWorker",
+    "safeworkers.workers.gthread.ThreadWorker",
     "gunicorn",
     ("wsgi",),
     why="a thread pool per process (set --threads) for WSGI apps that wait on I/O",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from safeworkers.facts import drivers as _drivers
+from safeworkers.facts.appfiles import DJANGO_APP_MODULES, DJANGO_SETTINGS_VARIABLE
 
 Library = Literal["gevent", "eventlet"]
 
@@ -93,9 +94,6 @@ ASYNC_MODES: dict[str, Library] = {
 
 #: Django settings whose strings name modules Django imports: the URLconf, apps, middleware.
 DJANGO_MODULE_SETTINGS = ("ROOT_URLCONF", "INSTALLED_APPS", "MIDDLEWARE", "WSGI_APPLICATION")
-#: What Django imports of each installed app (``apps.populate``, the admin's autodiscover).
-DJANGO_APP_MODULES = ("apps", "models", "admin")
-DJANGO_SETTINGS_VARIABLE = "DJANGO_SETTINGS_MODULE"
 
 
 def _patch_call_library(dotted: str) -> Library | None:

@@ -210,6 +210,21 @@ class SafeWorkerMixin:
             self._sw_code = code
         return self._sw_code
 
+    def safeworkers_code_may_show(self, words: tuple[str, ...]) -> bool:
+        """Whether the app's code may show what only a file spelling one of ``words`` shows.
+
+        Asked before :meth:`safeworkers_code` by the workers that refuse on what
+        few apps show (:data:`~safeworkers.facts.appfiles.ASK_WORDS`,
+        :data:`~safeworkers.facts.appfiles.PATCH_WORDS`): the files the scan could
+        read, read as text, cost a fraction of the scan and of the imports it needs.
+        ``False`` is certain; the code read already answers for itself.
+        """
+        if self._sw_code is not None or getattr(self, "safeworkers_decision", None) is not None:
+            return True
+        from safeworkers.facts import appfiles
+
+        return appfiles.may_show(self.safeworkers_app_module(), appfiles.import_path(), words)
+
     def app_patcher(self) -> tuple[str, str] | None:
         """(library, where) when the app's code monkey-patches at import where it runs here."""
         from safeworkers.facts import drivers
@@ -239,13 +254,13 @@ class SafeWorkerMixin:
         """Stop at boot when the app's code asks for a green library this worker does not run
         (Flask-SocketIO ``async_mode="gevent"``, gevent-websocket): it would boot, answer
         plain requests, and leave every WebSocket and long poll waiting."""
-        from safeworkers.decision import policy, registry
+        from safeworkers.decision import refusals, registry
 
         code = self.safeworkers_code()
         row = registry.ours(self.safeworkers_name)
         if not code.asked_for or row is None:
             return
-        reason = policy.asked_refusal(row, code.asked_for[0], code.ask_evidence())
+        reason = refusals.asked_refusal(row, code.asked_for[0], code.ask_evidence())
         if reason is not None:
             boot_failure(
                 self.log,
