@@ -356,6 +356,14 @@ def _asked(
     return Choice("gunicorn", worker.name, tuple(reasons))
 
 
+def may_choose_threads(threads: int, backend: Backend, free_threaded: bool) -> bool:
+    """Whether :func:`recommend` may choose the thread worker for these settings: with
+    ``--threads`` above 1, when ``SAFEWORKERS_BACKEND=gthread`` asks, or on a free-threaded
+    build (the GIL may be off once the app is imported). AutoWorker imports that worker's
+    module before it drops privileges only then."""
+    return threads > 1 or backend == "gthread" or free_threaded
+
+
 def _wsgi_choice(env: Environment, threads: int, reasons: list[str]) -> Choice:
     """Rows 13 and 14: threads, or one at a time; a free-threaded Python with the GIL off
     runs threads in parallel, which only the thread worker uses."""
