@@ -16,7 +16,7 @@ choice that would boot and then answer 500 is an error instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from safeworkers.decision import refusals, registry
 
@@ -26,7 +26,6 @@ from safeworkers.decision.refusals import refusal as refusal
 from safeworkers.facts import drivers, process
 from safeworkers.facts.app import AppKind
 from safeworkers.facts.appscan import AppScan
-from safeworkers.facts.versions import release
 
 if TYPE_CHECKING:
     from safeworkers.facts.process import Environment
@@ -62,8 +61,7 @@ class Choice:
         return f"{self.server} -k {self.worker_class}: " + "; ".join(self.reasons)
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
     """Everything the decision looks at, from the environment and the app."""
 
     kind: AppKind
@@ -151,6 +149,8 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
 
 def _gunicorn_has_asgi(env: Environment) -> bool:
     version = env.packages.get("gunicorn")
+    from safeworkers.facts.versions import release  # the ASGI branches only
+
     return version is not None and release(version) >= (24,)
 
 

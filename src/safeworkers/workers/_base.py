@@ -146,6 +146,8 @@ class SafeWorkerMixin:
     def safeworkers_note_gil(self) -> None:
         """On a free-threaded Python, say what the GIL does for this worker (once the
         app, and a green worker's library, are imported: either can re-enable it)."""
+        if not hasattr(sys, "_is_gil_enabled"):  # before 3.13: no free-threaded build
+            return
         from safeworkers.decision import registry
         from safeworkers.facts import freethreading
 
