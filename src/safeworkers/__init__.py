@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from safeworkers.workers.auto import AutoWorker
     from safeworkers.workers.eventlet import EventletWorker
     from safeworkers.workers.gevent import GeventWorker
-    from safeworkers.workers.sync import SyncWorker, ThreadWorker
+    from safeworkers.workers.gthread import ThreadWorker
+    from safeworkers.workers.sync import SyncWorker
     from safeworkers.workers.trio import TrioWorker
 
 __all__ = [

@@ -37,7 +37,7 @@ from typing import Any
 
 from safeworkers.decision import registry as _registry
 from safeworkers.deploy import environ as _environ
-from safeworkers.deploy import forksafety as _forksafety
+from safeworkers.facts import macos as _macos
 
 __all__ = [
     "bind",
@@ -85,7 +85,10 @@ def restart_with_objc_fork_safety_off() -> None:
     before gunicorn has done anything. Nothing happens elsewhere, or when the
     variable is set already. Not in ``__all__``: import it by name.
     """
-    _forksafety.restart_with_objc_fork_safety_off()
+    if _macos.darwin():
+        from safeworkers.deploy import forksafety
+
+        forksafety.restart_with_objc_fork_safety_off()
 
 
 #: The modules of gunicorn's own worker classes that monkey-patch when they start.
@@ -100,7 +103,10 @@ def on_starting(server: Any) -> None:
     the worker class, and just before gunicorn creates the listeners itself.
     """
     cfg = server.cfg
-    _forksafety.prepare_master(server.log)
+    if _macos.darwin():  # elsewhere nothing of it is imported
+        from safeworkers.deploy import forksafety
+
+        forksafety.prepare_master(server.log)
     control = ""
     if "control_socket" in cfg.settings:  # gunicorn >= 25.1
         if cfg.control_socket_disable and cfg.control_socket not in ("", control_socket):

@@ -27,8 +27,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from safeworkers import settings
 from safeworkers.decision import policy
@@ -39,8 +38,7 @@ if TYPE_CHECKING:
     from safeworkers.settings import Backend
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The choice and the facts it was made from."""
 
     choice: policy.Choice

@@ -16,13 +16,16 @@ choice that would boot and then answer 500 is an error instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from safeworkers.decision import registry
+from safeworkers.decision import refusals, registry
+
+# The named refusals, here too: `safeworkers check` and the tests ask the policy for them.
+from safeworkers.decision.refusals import asked_refusal as asked_refusal
+from safeworkers.decision.refusals import refusal as refusal
 from safeworkers.facts import drivers, process
 from safeworkers.facts.app import AppKind
 from safeworkers.facts.appscan import AppScan
-from safeworkers.facts.versions import release
 
 if TYPE_CHECKING:
     from safeworkers.facts.process import Environment
@@ -41,7 +44,7 @@ GUNICORN_ASGI = registry.GUNICORN_ASGI.name
 UVICORN = registry.UVICORN.name
 
 #: The guarded worker of each green library.
-_GREEN = {w.patches: w for w in registry.WORKERS if w.ours and w.patches}
+_GREEN = refusals.GREEN
 
 
 class PolicyError(ValueError):
@@ -58,8 +61,7 @@ class Choice:
         return f"{self.server} -k {self.worker_class}: " + "; ".join(self.reasons)
 
 
-@dataclass(frozen=True)
-class _Facts:
+class _Facts(NamedTuple):
     """Everything the decision looks at, from the environment and the app."""
 
     kind: AppKind
@@ -147,6 +149,8 @@ def _facts(env: Environment, kind: AppKind, needs_trio: bool, code: AppScan | No
 
 def _gunicorn_has_asgi(env: Environment) -> bool:
     version = env.packages.get("gunicorn")
+    from safeworkers.facts.versions import release  # the ASGI branches only
+
     return version is not None and release(version) >= (24,)
 
 
@@ -352,50 +356,12 @@ def _asked(
     return Choice("gunicorn", worker.name, tuple(reasons))
 
 
-def refusal(worker: registry.Worker, patcher: str, evidence: str) -> str | None:
-    """Why ``worker`` cannot serve an app that monkey-patches with ``patcher`` when imported.
-
-    The named refusals of the workers at boot, for ``safeworkers check`` to
-    give for the upstream workers too: threads would wait on the hub the app
-    patches in after they started; the other green library would patch first.
-    """
-    if worker.threads:
-        return (
-            f"the app monkey-patches with {patcher} when imported ({evidence}), after the "
-            f"worker started its threads, which then wait on {patcher}'s hub: requests hang. "
-            f"Use -k {_GREEN[patcher].name}"
-        )
-    if worker.patches and worker.patches != patcher:
-        return (
-            f"the app monkey-patches with {patcher} when imported ({evidence}), and this "
-            f"worker patches with {worker.patches} first: two patchers in one process break "
-            f"each other. Use -k {_GREEN[patcher].name}"
-        )
-    return None
-
-
-def asked_refusal(worker: registry.Worker, library: str, evidence: str) -> str | None:
-    """Why ``worker`` cannot serve an app that asks for ``library`` itself (``async_mode``).
-
-    Its WebSockets and long polls run on ``library``'s hub: a worker that does
-    not run that hub (sync, threads, the other green library, an asyncio or
-    Trio loop) answers plain requests and leaves those waiting for ever. The
-    boot refusal of our workers, and ``safeworkers check``'s for the others.
-    """
-    if worker.patches == library or worker.name == registry.AUTO.name:
-        return None
-    if worker.patches:
-        effect = (
-            f"this worker patches with {worker.patches}: two green libraries in one process "
-            "break each other, and its WebSockets and long polls would wait for ever"
-        )
-    else:
-        effect = (
-            f"this worker does not run {library}'s hub: its WebSockets and long polls would "
-            "wait for ever (plain requests are answered)"
-        )
-    asked = f"the app asks for {library} itself ({evidence})"
-    return f"{asked}, and {effect}. Use -k {_GREEN[library].name}"
+def may_choose_threads(threads: int, backend: Backend, free_threaded: bool) -> bool:
+    """Whether :func:`recommend` may choose the thread worker for these settings: with
+    ``--threads`` above 1, when ``SAFEWORKERS_BACKEND=gthread`` asks, or on a free-threaded
+    build (the GIL may be off once the app is imported). AutoWorker imports that worker's
+    module before it drops privileges only then."""
+    return threads > 1 or backend == "gthread" or free_threaded
 
 
 def _wsgi_choice(env: Environment, threads: int, reasons: list[str]) -> Choice:

@@ -17,8 +17,7 @@ it, and ``check`` boot it.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Server = Literal["gunicorn", "hypercorn"]
 Kind = Literal["wsgi", "asgi"]
@@ -27,9 +26,14 @@ Kind = Literal["wsgi", "asgi"]
 PREFIX = "safeworkers."
 
 
-@dataclass(frozen=True)
-class Worker:
-    """One worker a user can name."""
+class Worker(NamedTuple):
+    """One worker a user can name.
+
+    A named tuple, not a dataclass: gunicorn's master imports this table to
+    resolve ``-k safeworkers.X`` on every boot, and a frozen dataclass compiles
+    its methods when the module is imported (most of a millisecond, with the
+    ``dataclasses`` module itself).
+    """
 
     #: What ``-k`` takes: ``safeworkers.SyncWorker``, gunicorn's ``gthread``, hypercorn's ``trio``.
     name: str
@@ -93,7 +97,7 @@ SYNC = Worker(
 )
 THREAD = Worker(
     f"{PREFIX}ThreadWorker",
-    "safeworkers.workers.sync.ThreadWorker",
+    "safeworkers.workers.gthread.ThreadWorker",
     "gunicorn",
     ("wsgi",),
     why="a thread pool per process (set --threads) for WSGI apps that wait on I/O",

@@ -29,8 +29,9 @@ from typing import Any
 #: What gunicorn loads when the target has no ``:APP``.
 DEFAULT_APP = "application"
 #: A target that needs no quoting in a shell, a unit file or a Procfile:
-#: ``module.path[:name[()]]``.
-_PLAIN = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*(\(\))?)?")
+#: ``module.path[:name[()]]`` (compiled when first used, by ``re``'s cache: every worker
+#: imports this module and few ask).
+_PLAIN = r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*(\(\))?)?"
 
 
 class TargetError(ValueError):
@@ -52,7 +53,7 @@ def module_name(target: str) -> str:
 
 def is_plain(target: str) -> bool:
     """``module[:name]`` or ``module:factory()``: safe to write unquoted into a command line."""
-    return _PLAIN.fullmatch(target) is not None
+    return re.fullmatch(_PLAIN, target) is not None
 
 
 def load_app(target: str) -> object:

@@ -11,10 +11,11 @@ import ast
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from safeworkers.facts import drivers as _drivers
+from safeworkers.facts.appfiles import DJANGO_APP_MODULES, DJANGO_SETTINGS_VARIABLE
 
 Library = Literal["gevent", "eventlet"]
 
@@ -93,9 +94,6 @@ ASYNC_MODES: dict[str, Library] = {
 
 #: Django settings whose strings name modules Django imports: the URLconf, apps, middleware.
 DJANGO_MODULE_SETTINGS = ("ROOT_URLCONF", "INSTALLED_APPS", "MIDDLEWARE", "WSGI_APPLICATION")
-#: What Django imports of each installed app (``apps.populate``, the admin's autodiscover).
-DJANGO_APP_MODULES = ("apps", "models", "admin")
-DJANGO_SETTINGS_VARIABLE = "DJANGO_SETTINGS_MODULE"
 
 
 def _patch_call_library(dotted: str) -> Library | None:
@@ -156,23 +154,27 @@ def _matches(name: str, prefixes: Iterable[str]) -> str | None:
     return None
 
 
-@dataclass
 class Found:
-    """What one file shows: facts, and the modules it imports (with optionality)."""
+    """What one file shows: facts, and the modules it imports (with optionality).
 
-    trio: list[Use] = field(default_factory=list)
-    asyncio: list[Use] = field(default_factory=list)
-    green: list[Use] = field(default_factory=list)
-    patches: list[tuple[Library, Use]] = field(default_factory=list)
-    imports: list[tuple[str, bool]] = field(default_factory=list)
-    #: Blocking drivers (:mod:`safeworkers.facts.drivers`): (driver name, where).
-    drivers: list[tuple[str, Use]] = field(default_factory=list)
-    #: Where the code selects a green library itself (Flask-SocketIO ``async_mode``, ...).
-    asks: list[tuple[Library, Use]] = field(default_factory=list)
-    #: The Django settings module this file names (``os.environ.setdefault(...)``).
-    django_settings: str | None = None
-    #: Every use of eventlet's API: names imported, called or referenced.
-    eventlet: list[Use] = field(default_factory=list)
+    Filled in as the file is read. A plain class: a dataclass would compile
+    its methods when the scan is imported, on each AutoWorker's boot.
+    """
+
+    def __init__(self) -> None:
+        self.trio: list[Use] = []
+        self.asyncio: list[Use] = []
+        self.green: list[Use] = []
+        self.patches: list[tuple[Library, Use]] = []
+        self.imports: list[tuple[str, bool]] = []
+        #: Blocking drivers (:mod:`safeworkers.facts.drivers`): (driver name, where).
+        self.drivers: list[tuple[str, Use]] = []
+        #: Where the code selects a green library itself (Flask-SocketIO ``async_mode``, ...).
+        self.asks: list[tuple[Library, Use]] = []
+        #: The Django settings module this file names (``os.environ.setdefault(...)``).
+        self.django_settings: str | None = None
+        #: Every use of eventlet's API: names imported, called or referenced.
+        self.eventlet: list[Use] = []
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:

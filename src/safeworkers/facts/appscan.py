@@ -43,16 +43,13 @@ in a server and is skipped.
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
-import sysconfig
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeworkers.facts import _source
+from safeworkers.facts import _source, appfiles
 from safeworkers.facts._source import (
     ASYNCIO_HARMLESS,
     ASYNCIO_MODULES,
@@ -62,6 +59,12 @@ from safeworkers.facts._source import (
     Library,
     Use,
 )
+
+# Where the app's modules are: the scan and the workers' pre-check share it (appfiles).
+from safeworkers.facts.appfiles import find_source as find_source
+from safeworkers.facts.appfiles import import_path as import_path
+from safeworkers.facts.appfiles import is_library_dir as is_library_dir
+from safeworkers.facts.appfiles import library_dirs as library_dirs
 
 __all__ = [
     "ASYNCIO_HARMLESS",
@@ -79,9 +82,9 @@ __all__ = [
 ]
 
 #: Default bounds: enough for any app's own code, small enough to never delay a boot.
-MAX_FILES = 300
+MAX_FILES = appfiles.MAX_FILES
 MAX_SECONDS = 1.0
-MAX_BYTES = 1_000_000
+MAX_BYTES = appfiles.MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -201,59 +204,6 @@ class AppScan:
         return f"{self.module} ({self._files_read()}{django}): {'; '.join(facts)}{stopped}"
 
 
-# ----------------------------------------------------------------------------- resolving
-
-
-def import_path() -> list[str]:
-    """``sys.path`` as :func:`scan` takes it: an empty entry (the current directory
-    to the import system) spelled out, since ``scan`` skips empty entries."""
-    return [p or os.getcwd() for p in sys.path]
-
-
-@functools.lru_cache(maxsize=1)
-def library_dirs() -> frozenset[str]:
-    """Directories of installed code (stdlib, site-packages): never part of an app's project."""
-    paths = sysconfig.get_paths()
-    names = ("stdlib", "platstdlib", "purelib", "platlib")
-    return frozenset(os.path.realpath(paths[n]) for n in names if n in paths)
-
-
-def is_library_dir(directory: str, libraries: frozenset[str]) -> bool:
-    real = os.path.realpath(directory)
-    return real in libraries or os.path.basename(real) in ("site-packages", "dist-packages")
-
-
-def find_source(module: str, path: Sequence[str]) -> tuple[str, str] | None:
-    """``(file, root)`` of ``module``'s source in the directories of ``path``, statically.
-
-    Follows Python's order: the first directory holding the top-level package
-    or module wins, and submodules are looked up inside it. Namespace
-    packages (directories without ``__init__.py``) are descended into.
-    Returns ``None`` for modules without Python source here (built-ins,
-    extension modules, zip files, not installed).
-    """
-    parts = module.split(".")
-    if not all(part.isidentifier() for part in parts):
-        return None
-    for root in path:
-        if not root or not os.path.isdir(root):
-            continue
-        base = root
-        for part in parts[:-1]:
-            base = os.path.join(base, part)
-            if not os.path.isdir(base):
-                break
-        else:
-            last = os.path.join(base, parts[-1])
-            for candidate in (os.path.join(last, "__init__.py"), last + ".py"):
-                if os.path.isfile(candidate):
-                    return candidate, root
-            if len(parts) > 1 and os.path.isdir(os.path.join(root, parts[0])):
-                # The top-level package lives here: its submodules are here or nowhere.
-                return None
-    return None
-
-
 # ----------------------------------------------------------------------------- the scan
 
 
@@ -285,7 +235,6 @@ def scan(
     ``follow``: read only the modules it accepts (the start module always).
     ``environ``: where ``DJANGO_SETTINGS_MODULE`` is looked up (``os.environ``).
     """
-    libraries = library_dirs() if libraries is None else libraries
     start = clock()
     located = find_source(module, path)
     if located is None:
@@ -377,7 +326,7 @@ def scan(
         if found.django_settings and django_settings is None:
             # setdefault: the environment's value wins, as it does in Django.
             env = os.environ if environ is None else environ
-            django_settings = env.get(_source.DJANGO_SETTINGS_VARIABLE) or found.django_settings
+            django_settings = env.get(appfiles.DJANGO_SETTINGS_VARIABLE) or found.django_settings
             enqueue(django_settings, optional)
         if until is not None and any(until(use) for use in found.trio):
             break

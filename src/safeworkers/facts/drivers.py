@@ -28,9 +28,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Library = Literal["gevent", "eventlet"]
 #: What a driver the process imported is doing: waiting on the hub, or blocking it.
@@ -61,9 +60,16 @@ def _always_blocks(modules: Mapping[str, Any], library: Library) -> State:
     return "blocks"
 
 
-@dataclass(frozen=True)
-class Driver:
-    """One driver that blocks a green worker's hub, and what cures it."""
+#: The empty mapping, shared by the drivers without automatic or per-library cures.
+_NONE: Mapping[Any, str] = MappingProxyType({})
+
+
+class Driver(NamedTuple):
+    """One driver that blocks a green worker's hub, and what cures it.
+
+    A named tuple, not a dataclass: every code scan (each AutoWorker's boot)
+    imports this table, and a dataclass compiles its methods at import.
+    """
 
     #: What users call it (the module, or the distribution when it differs).
     name: str
@@ -76,7 +82,7 @@ class Driver:
     #: The cure, for the docs and ``doctor`` (under either library).
     cure: str
     #: library -> the cure workers apply by themselves (``module:function``), when installed.
-    auto: Mapping[Library, str] = field(default_factory=lambda: MappingProxyType({}))
+    auto: Mapping[Library, str] = _NONE
     #: The distribution that installs the automatic cure.
     cure_distribution: str | None = None
     #: Whether the automatic cure still works once the app has imported the driver and
@@ -85,7 +91,7 @@ class Driver:
     #: What the driver is doing in a process that imported it.
     look: Callable[[Mapping[str, Any], Library], State] = _always_blocks
     #: library -> the cure under that library alone, for a worker's messages (else ``cure``).
-    cures: Mapping[Library, str] = field(default_factory=lambda: MappingProxyType({}))
+    cures: Mapping[Library, str] = _NONE
     #: The libraries whose own patching makes it wait on their hub, with nothing to
     #: install (eventlet.monkey_patch() sets psycopg2's wait callback: its ``psycopg``
     #: patch is on by default).

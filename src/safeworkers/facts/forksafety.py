@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# Asked first by every macOS-only step (the facts module below it imports nothing).
+from safeworkers.facts.macos import SIMULATE_VARIABLE as SIMULATE_VARIABLE
+from safeworkers.facts.macos import darwin as darwin
+from safeworkers.facts.macos import simulated as simulated
+
 #: Read by the Objective-C runtime once, when the process starts.
 OBJC_VARIABLE = "OBJC_DISABLE_INITIALIZE_FORK_SAFETY"
-#: The platform the simulation makes the process see (set by safeworkers.simulation).
-SIMULATE_VARIABLE = "_SAFEWORKERS_SIMULATE_PLATFORM"
 #: Set by the gunicorn master when it handed the system proxy settings to its
 #: workers: the names of the variables it set (not a SAFEWORKERS_* setting).
 HANDOVER_VARIABLE = "_SAFEWORKERS_PROXY_HANDOVER"
@@ -49,17 +51,6 @@ CRASH_SIGNALS: tuple[str, ...] = ("SIGABRT", "SIGSEGV", "SIGBUS", "SIGTRAP", "SI
 #: with pid N was terminated due to signal 6" (20 to 22, still in many reports).
 _SENT = re.compile(r"Worker \(pid:(\d+)\) was sent (SIG[A-Z0-9]+|code \d+|signal \d+)!")
 _TERMINATED = re.compile(r"Worker with pid (\d+) was terminated due to signal (\d+)")
-
-
-def simulated(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether this process runs under the simulation of macOS."""
-    environ = os.environ if environ is None else environ
-    return environ.get(SIMULATE_VARIABLE, "").startswith("darwin")
-
-
-def darwin(platform: str | None = None, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether fork safety matters here: macOS, for real or simulated."""
-    return (platform or sys.platform) == "darwin" or simulated(environ)
 
 
 def objc_check_disabled(value: str | None) -> bool:

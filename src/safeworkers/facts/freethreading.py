@@ -24,20 +24,21 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-#: CPython's warning when an import re-enables the GIL (Python/import.c, 3.13 and later).
-_REENABLED = re.compile(
-    r"The global interpreter lock \(GIL\) has been enabled to load module '([^']+)'"
-)
+#: CPython's warning when an import re-enables the GIL (Python/import.c, 3.13 and later);
+#: compiled when first used (by ``re``'s cache), on a free-threaded build only.
+_REENABLED = r"The global interpreter lock \(GIL\) has been enabled to load module '([^']+)'"
 _EXTENSION = (".so", ".pyd")
 
 
-@dataclass(frozen=True)
-class GilState:
-    """The GIL in this process."""
+class GilState(NamedTuple):
+    """The GIL in this process.
+
+    A named tuple, not a dataclass: every AutoWorker imports it to decide, and
+    a dataclass compiles its methods at import.
+    """
 
     #: A free-threaded build (``--disable-gil``): the GIL can be off.
     free_threaded: bool
@@ -130,7 +131,7 @@ def _from_warnings(modules: Iterable[ModuleType | None]) -> list[str]:
             continue
         for key in registry:
             text = key[0] if isinstance(key, tuple) and key else None
-            match = _REENABLED.search(text) if isinstance(text, str) else None
+            match = re.search(_REENABLED, text) if isinstance(text, str) else None
             if match:
                 found[match.group(1)] = None
     return list(found)

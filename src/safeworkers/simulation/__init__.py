@@ -65,7 +65,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from safeworkers.facts.forksafety import OBJC_VARIABLE, SIMULATE_VARIABLE, objc_check_disabled
+from safeworkers.facts.forksafety import OBJC_VARIABLE, objc_check_disabled
+from safeworkers.facts.macos import SIMULATE_VARIABLE
 
 #: ``--simulate`` names -> the ``sys.platform`` value Trio sees.
 PLATFORMS: Mapping[str, str] = {
@@ -77,8 +78,8 @@ PLATFORMS: Mapping[str, str] = {
 #: The names users pass to ``--simulate`` (the aliases are for the test harness).
 CHOICES: tuple[str, ...] = ("darwin", "freebsd")
 BACKEND_MODULE = "trio._core._run"
-#: Read by the sitecustomize in ``_site`` and by safeworkers.facts.forksafety, which
-#: names it; not a SAFEWORKERS_* setting.
+#: Read by the sitecustomize in ``_site`` and by safeworkers.facts.macos, which names
+#: it; not a SAFEWORKERS_* setting.
 ENV_VAR = SIMULATE_VARIABLE
 SITE_DIR = Path(__file__).resolve().parent / "_site"
 #: The module whose top-level code sees darwin, to take its macOS proxy branch.

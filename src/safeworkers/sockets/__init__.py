@@ -18,15 +18,21 @@ reports what it actually applied, so callers can log facts instead of hopes.
 Modules, each on one concern: ``_classify`` (what a socket is),
 ``_options`` (keepalive, nodelay, what a connection carries), ``_listen``
 (creating and adopting listeners), ``_platform`` (the constants and errno
-values they share). Import from here.
+values they share). Import from here. Every worker imports this package at
+boot and tunes with ``_options`` only: ``classify`` and ``listen`` (a dataclass
+and more) are imported when first asked for.
 """
 
 from __future__ import annotations
 
-from safeworkers.sockets._classify import SocketInfo, classify
-from safeworkers.sockets._listen import MPTCPUnavailableError, listen
+from typing import TYPE_CHECKING, Any
+
 from safeworkers.sockets._options import carries, enable_keepalive, set_nodelay, tune_connection
 from safeworkers.sockets._platform import IPPROTO_MPTCP
+
+if TYPE_CHECKING:
+    from safeworkers.sockets._classify import SocketInfo, classify
+    from safeworkers.sockets._listen import MPTCPUnavailableError, listen
 
 __all__ = [
     "IPPROTO_MPTCP",
@@ -39,3 +45,26 @@ __all__ = [
     "set_nodelay",
     "tune_connection",
 ]
+
+
+#: name -> the module that defines it, imported on first use (PEP 562).
+_LAZY = {
+    "SocketInfo": "safeworkers.sockets._classify",
+    "classify": "safeworkers.sockets._classify",
+    "MPTCPUnavailableError": "safeworkers.sockets._listen",
+    "listen": "safeworkers.sockets._listen",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

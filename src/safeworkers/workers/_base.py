@@ -7,7 +7,8 @@ it is (``TCP_NODELAY`` and keepalive only on TCP).
 
 gunicorn builds each worker object in the master, right before it forks; the
 mixin's ``__init__`` uses that moment for what the master must do before
-forking on macOS (:func:`safeworkers.deploy.forksafety.prepare_master`).
+forking on macOS (:func:`safeworkers.deploy.forksafety.prepare_master`), and
+imports nothing of it elsewhere.
 After the app is loaded, a worker on a free-threaded Python says what the GIL
 does there (:func:`safeworkers.facts.freethreading.worker_note`).
 """
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from safeworkers import settings as settings_mod
 from safeworkers import sockets
+from safeworkers.facts import macos
 
 if TYPE_CHECKING:
     from safeworkers.facts.appscan import AppScan
@@ -71,8 +73,9 @@ class SafeWorkerMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # In the master (the worker's parent), just before it forks this worker; not
-        # when AutoWorker, in the worker, runs the chosen class's __init__.
-        if os.getpid() == getattr(self, "ppid", None):
+        # when AutoWorker, in the worker, runs the chosen class's __init__. On macOS only:
+        # elsewhere nothing of it is imported (it is on every boot's way).
+        if os.getpid() == getattr(self, "ppid", None) and macos.darwin():
             from safeworkers.deploy import forksafety
 
             forksafety.prepare_master(self.log)
@@ -143,6 +146,8 @@ class SafeWorkerMixin:
     def safeworkers_note_gil(self) -> None:
         """On a free-threaded Python, say what the GIL does for this worker (once the
         app, and a green worker's library, are imported: either can re-enable it)."""
+        if not hasattr(sys, "_is_gil_enabled"):  # before 3.13: no free-threaded build
+            return
         from safeworkers.decision import registry
         from safeworkers.facts import freethreading
 
@@ -207,6 +212,21 @@ class SafeWorkerMixin:
             self._sw_code = code
         return self._sw_code
 
+    def safeworkers_code_may_show(self, words: tuple[str, ...]) -> bool:
+        """Whether the app's code may show what only a file spelling one of ``words`` shows.
+
+        Asked before :meth:`safeworkers_code` by the workers that refuse on what
+        few apps show (:data:`~safeworkers.facts.appfiles.ASK_WORDS`,
+        :data:`~safeworkers.facts.appfiles.PATCH_WORDS`): the files the scan could
+        read, read as text, cost a fraction of the scan and of the imports it needs.
+        ``False`` is certain; the code read already answers for itself.
+        """
+        if self._sw_code is not None or getattr(self, "safeworkers_decision", None) is not None:
+            return True
+        from safeworkers.facts import appfiles
+
+        return appfiles.may_show(self.safeworkers_app_module(), appfiles.import_path(), words)
+
     def app_patcher(self) -> tuple[str, str] | None:
         """(library, where) when the app's code monkey-patches at import where it runs here."""
         from safeworkers.facts import drivers
@@ -236,13 +256,13 @@ class SafeWorkerMixin:
         """Stop at boot when the app's code asks for a green library this worker does not run
         (Flask-SocketIO ``async_mode="gevent"``, gevent-websocket): it would boot, answer
         plain requests, and leave every WebSocket and long poll waiting."""
-        from safeworkers.decision import policy, registry
+        from safeworkers.decision import refusals, registry
 
         code = self.safeworkers_code()
         row = registry.ours(self.safeworkers_name)
         if not code.asked_for or row is None:
             return
-        reason = policy.asked_refusal(row, code.asked_for[0], code.ask_evidence())
+        reason = refusals.asked_refusal(row, code.asked_for[0], code.ask_evidence())
         if reason is not None:
             boot_failure(
                 self.log,

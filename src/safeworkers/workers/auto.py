@@ -37,12 +37,12 @@ from gunicorn.workers.base import Worker
 from safeworkers import guard
 from safeworkers.decision import decide as _decide
 from safeworkers.decision import policy, registry
-from safeworkers.facts import appscan, process
-from safeworkers.workers import _afterpatch
+from safeworkers.facts import appscan, freethreading, process
 
 # Imported now, not when chosen: the WSGI choices must not need imports after
 # privileges are dropped (the interpreter may not be readable by that user).
-# They are gunicorn's own sync and gthread modules: no event loop.
+# The sync worker here; the thread worker, whose gunicorn module imports more,
+# in init_process before the app is loaded, where the policy may choose it.
 from safeworkers.workers import sync as _sync  # noqa: F401
 from safeworkers.workers._base import SafeWorkerMixin, boot_failure
 
@@ -71,6 +71,10 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
     def init_process(self) -> None:
         current = self.safeworkers_settings_or_stop()  # kept for the chosen worker
         self._hold_stop_signals()
+        if policy.may_choose_threads(
+            int(self.cfg.threads), current.backend, freethreading.free_threaded_build()
+        ):
+            from safeworkers.workers import gthread  # noqa: F401  (see the imports above)
         # The facts first, while privileges are unchanged: reading package
         # metadata imports modules an unprivileged user may not be able to read.
         try:
@@ -110,6 +114,8 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
         # Patched already (gunicorn.conf.py, --preload): if the app is imported here (read
         # only then, in _load_app_like_gunicorn), the after-patch hook runs before it.
         self._sw_hook_before_load = patched
+        if patched:  # the green path: its hook's module, while privileges are unchanged
+            from safeworkers.workers import _afterpatch  # noqa: F401
 
     def _patched_by_app(self, current: Settings, libraries: set[str]) -> None:
         self.log.warning(
@@ -165,6 +171,8 @@ class AutoWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             self.cfg.set("initgroups", False)
         util.set_owner_process(uid, gid, initgroups=False)  # setgid, then setuid
         if self._sw_hook_before_load:
+            from safeworkers.workers import _afterpatch  # imported in _before_load
+
             _afterpatch.call(self)  # after --env and the privilege drop, as a green worker does
         return self.app.wsgi()  # cached by gunicorn: the chosen worker reuses it
 

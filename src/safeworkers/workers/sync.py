@@ -1,16 +1,23 @@
-"""gunicorn's sync and gthread workers, with safeworkers' socket handling."""
+"""gunicorn's sync worker, with safeworkers' socket handling.
+
+The thread worker lives in :mod:`safeworkers.workers.gthread`, as gunicorn's
+does: resolving ``-k safeworkers.SyncWorker`` imports neither gunicorn's
+gthread module nor what it imports (a fifth of what this worker adds to a
+boot). ``safeworkers.workers.sync.ThreadWorker``, where it used to be, is
+still found.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gunicorn.workers.gthread import ThreadWorker as _GunicornThreadWorker
 from gunicorn.workers.sync import SyncWorker as _GunicornSyncWorker
 
+from safeworkers.facts import appfiles
 from safeworkers.workers._base import SafeWorkerMixin
 
 if TYPE_CHECKING:
-    from safeworkers.settings import Settings
+    from safeworkers.workers.gthread import ThreadWorker as ThreadWorker
 
 
 class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
@@ -22,7 +29,9 @@ class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         self.safeworkers_start()
-        self.refuse_asking_app()
+        # Few apps ask for a green library; the scan runs only where the code may show it.
+        if self.safeworkers_code_may_show(appfiles.ASK_WORDS):
+            self.refuse_asking_app()
         super().init_process()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
@@ -30,27 +39,9 @@ class SyncWorker(SafeWorkerMixin, _GunicornSyncWorker):  # type: ignore[misc]
         super().handle(listener, client, addr)
 
 
-class ThreadWorker(SafeWorkerMixin, _GunicornThreadWorker):  # type: ignore[misc]
-    """A thread pool per process (``--threads``); gunicorn's gthread worker."""
+def __getattr__(name: str) -> Any:
+    if name == "ThreadWorker":  # its old place
+        from safeworkers.workers.gthread import ThreadWorker
 
-    safeworkers_name = "ThreadWorker"
-    safeworkers_adds = "gunicorn gthread worker with per-transport socket tuning"
-    safeworkers_serves = ("wsgi",)
-
-    def safeworkers_details(self, current: Settings) -> str:
-        return f"threads={self.cfg.threads}"
-
-    def init_process(self) -> None:
-        self.safeworkers_start()
-        # gthread imports the app in init_process, after its pool and poller exist.
-        self.refuse_self_patching_app("its thread pool and poller")
-        self.refuse_asking_app()
-        super().init_process()
-
-    def enqueue_req(self, conn: Any) -> None:
-        # Every new connection passes here before a thread handles it (and
-        # again after keep-alive waits, hence the marker): gunicorn 23-27.
-        if not getattr(conn, "_safeworkers_tuned", False):
-            conn._safeworkers_tuned = True
-            self.tune_client(conn.sock, getattr(conn, "server", None))
-        super().enqueue_req(conn)
+        return ThreadWorker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

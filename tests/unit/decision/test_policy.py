@@ -883,3 +883,41 @@ def test_refusals_for_an_app_that_asks_for_a_green_library() -> None:
     eventlet = policy.asked_refusal(registry.GEVENT, "eventlet", "eventlet.websocket at a.py:1")
     assert eventlet is not None
     assert eventlet.endswith("Use -k safeworkers.EventletWorker")
+
+
+def test_the_thread_worker_is_chosen_only_where_autoworker_imports_it_first() -> None:
+    """AutoWorker imports the thread worker's module before it drops privileges only where
+    ``may_choose_threads`` says: every choice of it, in every case here, is one of those."""
+    from itertools import product
+
+    from safeworkers.settings import BACKENDS
+
+    gils = (GilState(free_threaded=False, enabled=True), GIL_OFF, GIL_REENABLED)
+    codes = (
+        code(),
+        code(trio=True),
+        code(asyncio=True),
+        code(patches="gevent"),
+        code(asks="gevent"),
+    )
+    chosen = 0
+    for threads, backend, gil, kind, app_code in product(
+        (1, 4), BACKENDS, gils, ("wsgi", "asgi", "unknown"), codes
+    ):
+        environment = env(packages={**GEVENT, **EVENTLET, **FAST}, gil=gil)
+        try:
+            choice = policy.recommend(
+                environment, app_kind=kind, threads=threads, backend=backend, code=app_code
+            )
+        except policy.PolicyError:
+            continue
+        if choice.worker_class == policy.THREAD:
+            chosen += 1
+            assert policy.may_choose_threads(threads, backend, gil.free_threaded), (
+                threads,
+                backend,
+                gil,
+                kind,
+            )
+    assert chosen  # the cases reach the thread worker
+    assert not policy.may_choose_threads(1, "auto", False)
