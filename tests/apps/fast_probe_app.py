@@ -10,7 +10,8 @@ parts, then how often another task ran meanwhile); ``/bad-header`` (a control
 character in a header value); ``/no-read`` (answers without reading the body);
 ``/long-poll`` (waits for ``http.disconnect`` and writes "disconnected" to the
 file named by ``SWTEST_EVENTS``); ``/fail`` (raises before answering);
-``/half`` (starts a response and raises).
+``/half`` (starts a response and raises); ``/answer-then-wait`` (answers while
+another task waits in ``receive()``, then writes what that wait got).
 """
 
 from __future__ import annotations
@@ -115,6 +116,24 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if EVENTS:
             with open(EVENTS, "a") as events:
                 events.write(f"{message['type']}\n")
+    elif path == "/answer-then-wait":
+        await receive()  # the (empty) request
+        got: list[str] = []
+
+        async def wait() -> None:
+            got.append((await receive())["type"])
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait)
+            await trio.sleep(0.05)  # the wait has begun
+            await _respond(send, b"answered")
+            with trio.move_on_after(3):
+                while not got:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        if EVENTS:
+            with open(EVENTS, "a") as events:
+                events.write(f"after the answer: {got[0] if got else 'still waiting'}\n")
     elif path == "/fail":
         raise RuntimeError("the app failed before answering")
     elif path == "/half":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -216,6 +217,48 @@ def test_keep_alive_timeout_closes_an_idle_connection(server: Server) -> None:
     assert 2.0 <= idle <= 4.5, idle  # --keep-alive 2: never before, within a second after
 
 
+def test_a_connection_that_sends_nothing_is_closed_after_keep_alive(server: Server) -> None:
+    sock = connect(server, timeout=10)
+    try:
+        started = time.monotonic()
+        assert sock.recv(1) == b""
+        idle = time.monotonic() - started
+    finally:
+        sock.close()
+    assert 2.0 <= idle <= 4.5, idle
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_stop_closes_answered_idle_connections_and_answers_waiting_ones(path: str) -> None:
+    """gunicorn's graceful stop on both paths: an idle connection that was answered
+    closes at once (not after its keep-alive timeout); one accepted before the stop
+    that has not sent its request yet still gets it answered."""
+    env = {"SAFEWORKERS_TRIO_FAST": PATHS[path]}
+    with servers.gunicorn("trio_raw:app", *WORKER, "--keep-alive", "10", env=env) as running:
+        answered = connect(running, timeout=10)
+        waiting = connect(running, timeout=10)
+        try:
+            answered.sendall(get("/"))
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += answered.recv(65536)
+            assert status_of(data) == 200
+            time.sleep(0.3)  # both connections accepted, one idle after its answer
+            running.signal(signal.SIGTERM)
+            started = time.monotonic()
+            while answered.recv(65536):
+                pass  # the rest of the answer, then the close
+            closed_after = time.monotonic() - started
+            waiting.sendall(get("/", "Connection: close"))
+            late = read_all(waiting)
+        finally:
+            answered.close()
+            waiting.close()
+        assert running.wait(timeout=20) == 0
+    assert closed_after < 2.0, closed_after  # keep-alive is 10 s: the stop closed it
+    assert status_of(late) == 200, late[:200]
+
+
 def test_a_large_response_to_a_slow_reader(server: Server) -> None:
     sock = connect(server, timeout=30)
     try:
@@ -239,6 +282,29 @@ def test_a_long_poll_sees_the_client_go(server: Server) -> None:
     while time.monotonic() < deadline and "http.disconnect" not in events.read_text():
         time.sleep(0.05)
     assert "http.disconnect" in events.read_text()
+
+
+def test_a_wait_for_the_disconnect_ends_with_the_answer(server: Server) -> None:
+    """An app that waits in receive() while it answers (quart-trio does, for every
+    request) is told http.disconnect once its answer is out, as hypercorn tells it,
+    even though the client keeps the connection open."""
+    events: Path = server.events  # type: ignore[attr-defined]
+    sock = connect(server)
+    try:
+        sock.sendall(get("/answer-then-wait"))
+        data = b""
+        while not data.endswith((b"answered", b"0\r\n\r\n")):
+            data += sock.recv(65536)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "after the answer" not in events.read_text():
+            time.sleep(0.05)
+        sock.sendall(get("/"))  # and the connection serves the next request
+        while b"hello" not in data or not data.endswith((b"hello", b"0\r\n\r\n")):
+            data += sock.recv(65536)
+        assert [status for status, _, _ in responses(data)] == [200, 200]
+    finally:
+        sock.close()
+    assert "after the answer: http.disconnect" in events.read_text()
 
 
 def test_an_unread_body_is_skipped_to_the_next_request(server: Server) -> None:

@@ -18,7 +18,8 @@ already read (:mod:`.serving`):
   lifespan ``state``, no extensions on HTTP/1.1); request bodies are read
   when the app asks for them (back-pressure), ``Expect: 100-continue`` is
   answered on the first read, and a body cut short reaches the app as
-  ``http.disconnect``;
+  ``http.disconnect``, as does the end of the answer for an app still waiting
+  in ``receive()`` (a peer that goes away meanwhile is seen within a second);
 - a response whose body comes in one message goes out in one write, with a
   ``content-length``; a streamed one is chunked (close-delimited on
   HTTP/1.0); HEAD and bodiless statuses send no body; responses carry
@@ -198,6 +199,8 @@ class FastServer:
             self._update_headers()
             limit = self.now - self.keep_alive
             for connection in list(self.connections):
+                if connection._wake is not None:
+                    connection._wake.set()  # the app still waits: watch the socket now
                 # Idle past the keep-alive timeout, and its next request is not already
                 # in the socket (woken, not yet run): that one is answered.
                 if (
@@ -257,6 +260,7 @@ class FastConnection:
         "_started",
         "_status",
         "_suppress",
+        "_wake",
         "client",
         "fd",
         "framer",
@@ -284,6 +288,8 @@ class FastConnection:
         self._calm = 0
         self._drained = False
         self._gone = False
+        #: Set to end a parked wait for the disconnect (see _until_disconnect).
+        self._wake: trio.Event | None = None
         self.client: Any = None
 
     def cancel(self) -> None:
@@ -609,7 +615,23 @@ class FastConnection:
             return {"type": "http.request", "body": body, "more_body": True}
 
     async def _until_disconnect(self) -> None:
-        """Wait for the peer to close, keeping what it sends meanwhile (a next request)."""
+        """Wait for the peer to close, keeping what it sends meanwhile (a next request).
+
+        Many apps wait for ``http.disconnect`` in a task of their own that they
+        cancel as soon as their answer is out (quart-trio does, for every
+        request). Watching the socket for that moment would cost two epoll
+        registrations and a wake-up per request, so the wait first parks at no
+        cost: the answer's completion ends it (the request is over, as
+        hypercorn says), and the sweeper's next tick turns a wait still going on
+        into a watch of the socket. A peer that goes away is seen within a second.
+        """
+        wake = self._wake = trio.Event()
+        try:
+            await wake.wait()
+        finally:
+            self._wake = None
+        if self._done or self._gone:
+            return
         buffered = 0
         while True:
             data = await self._read()
@@ -659,6 +681,8 @@ class FastConnection:
             elif self._length is not None and self._sent < self._length and not self._suppress:
                 self._closing = True  # fewer bytes than announced: only a close ends it
             self._done = True
+            if self._wake is not None:
+                self._wake.set()  # the app's wait for the disconnect ends with the answer
         if data:
             await self._write(data)
         if self._done:

@@ -26,15 +26,16 @@ from __future__ import annotations
 import inspect
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
+from hypercorn.events import Closed, RawData
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.task_group import TaskGroup
-from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.utils import parse_socket_addr
 
 from safeworkers.workers.trio.fast import FastServer
@@ -48,19 +49,88 @@ if TYPE_CHECKING:
     from hypercorn.typing import AppWrapper
 
 
-class _IdleTimer(TrioSingleTask):
-    """hypercorn's idle-timer task, counting the requests that stopped it.
+class _IdleTimer:
+    """hypercorn's idle timer for one connection, without a task per idle period.
 
-    hypercorn stops the timer exactly when a request has been parsed (and
-    restarts it when the connection is idle again), so the count is the
-    number of requests this connection has received.
+    hypercorn starts a task (a cancel scope with a deadline, under a lock) each
+    time a connection goes idle and cancels it when a request is parsed: about
+    a tenth of a request's time on this path. Here both are attribute writes,
+    and one :class:`IdleSweeper` per worker looks at the idle connections once
+    a second, so a keep-alive timeout ends within a second after it is due (as
+    on the fast path). ``requests`` counts the stops: the requests parsed.
     """
 
-    requests = 0
+    __slots__ = ("_action", "_task_group", "firing", "requests", "since", "sweeper")
+
+    def __init__(self, sweeper: IdleSweeper) -> None:
+        self.sweeper = sweeper
+        self.requests = 0
+        #: When the connection went idle (Trio's clock), or None while it is busy.
+        self.since: float | None = None
+        #: The sweeper started the action, and no request came since.
+        self.firing = False
+        self._action: Callable[[], Awaitable[None]] | None = None
+        self._task_group: Any = None
+
+    async def restart(self, task_group: Any, action: Callable[[], Awaitable[None]]) -> None:
+        self._task_group = task_group
+        self._action = action
+        self.since = trio.current_time()
+        self.firing = False
+        self.sweeper.idle.add(self)
+        if self.requests and self.sweeper.terminated:
+            self.fire()  # stopping: an answered connection closes as soon as it is idle
 
     async def stop(self) -> None:
         self.requests += 1
-        await super().stop()
+        self.since = None
+        self.firing = False
+        self.sweeper.idle.discard(self)
+
+    def close(self) -> None:
+        """The connection ended: the sweeper forgets it."""
+        self.since = None
+        self.sweeper.idle.discard(self)
+
+    def fire(self) -> None:
+        """Run the action (the close) in the connection's task group."""
+        self.sweeper.idle.discard(self)
+        self.since = None
+        self.firing = True
+        try:
+            self._task_group._nursery.start_soon(self._action)
+        except RuntimeError:  # the connection's task group has closed: nothing to close
+            self.firing = False
+
+
+class IdleSweeper:
+    """The idle connections of the hypercorn path, closed when their time is up.
+
+    Due: idle for the keep-alive timeout, or, once the worker stops, idle
+    after an answer (a connection still waiting for its first request is
+    answered whenever it comes within its keep-alive timeout, as gunicorn's
+    workers do).
+    """
+
+    def __init__(self, keep_alive: float) -> None:
+        self.keep_alive = keep_alive
+        self.idle: set[_IdleTimer] = set()
+        self.terminated = False
+
+    async def sweep(self, terminated: Any) -> None:
+        """Once a second, and at once when ``terminated`` (hypercorn's event) is set."""
+        while True:
+            if not self.terminated:
+                with trio.move_on_after(1):
+                    await terminated.wait()
+                    self.terminated = True
+            else:
+                await trio.sleep(1)
+            limit = trio.current_time() - self.keep_alive
+            for timer in list(self.idle):
+                since = timer.since
+                if since is not None and (since <= limit or (self.terminated and timer.requests)):
+                    timer.fire()
 
 
 class Connection(TCPServer):
@@ -73,9 +143,10 @@ class Connection(TCPServer):
     hypercorn let it end the worker process.
     """
 
-    def __init__(self, *args: Any, rules: Rules, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, rules: Rules, sweeper: IdleSweeper, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.idle_task = self.timer = _IdleTimer()
+        self.timer = _IdleTimer(sweeper)
+        self.idle_task = self.timer  # type: ignore[assignment]  # the same two methods
         self.rules = rules
         self._peer: Any = None
         #: False once the peer can send no more (end of file, a read error).
@@ -132,10 +203,25 @@ class Connection(TCPServer):
         except OSError:
             pass
         finally:
+            self.timer.close()
             await self._close()
 
     async def _read_data(self) -> None:
-        await super()._read_data()
+        if self.config.read_timeout:
+            await super()._read_data()
+        else:
+            # hypercorn's loop without its per-read ``fail_after(inf)``: with no read
+            # timeout (gunicorn has none), that cancel scope is a few per cent of a request.
+            stream: Any = self.stream
+            while True:
+                try:
+                    data = await stream.receive_some(MAX_RECV)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    break
+                await self.protocol.handle(RawData(bytes(data)))
+                if not data:
+                    break
+            await self.protocol.handle(Closed())
         # The peer sends no more requests: close as soon as the last answer is
         # out, instead of waiting for the keep-alive timeout (hypercorn waits
         # when the peer's end of file came while a request was answered).
@@ -155,20 +241,11 @@ class Connection(TCPServer):
         self.rules.log.debug("The error that closed the connection", exc_info=error)
 
     async def _idle_timeout(self) -> None:
-        # Runs while the connection waits for a request; cancelled (by the
-        # timer's stop) as soon as one is parsed.
-        if not self._reading:
-            return  # the peer sends no more requests (see _read_data): nothing to wait for
-        with trio.move_on_after(self.config.keep_alive_timeout):
-            if self.timer.requests:
-                await self.context.terminated.wait()
-            else:
-                # Accepted before any stop: its first request is answered,
-                # whenever the stop comes, within the keep-alive timeout.
-                await trio.sleep_forever()
-        # A request parsed since the wake-up cancels this task here, instead
-        # of the connection being closed under it.
-        await trio.lowlevel.checkpoint()
+        # Started by the sweeper (see IdleSweeper) when the connection's idle time
+        # is up. A request parsed since then (the timer's stop) keeps it open.
+        if not self._reading or not self.timer.firing:
+            return  # the peer sends no more requests (see _read_data), or one came
+        self.timer.firing = False
         with trio.CancelScope(shield=True):
             await self._initiate_server_close()
 
@@ -229,9 +306,12 @@ async def serve(
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         ssl_context = config.create_ssl_context()
+        sweeper = IdleSweeper(float(config.keep_alive_timeout))
+        lifespan_nursery.start_soon(sweeper.sweep, context.terminated)
         handler = partial(
             _with_state(Connection, TCPServer, app, config, context, state=dict(state)),
             rules=rules,
+            sweeper=sweeper,
         )
         quick: FastServer | None = None
         if fast and ssl_context is None and not rules.prior_knowledge:
