@@ -221,6 +221,17 @@ TABLE: tuple[Variable, ...] = (
         shown_default="`1`",
     ),
     Variable(
+        "SAFEWORKERS_TRIO_GC_FREEZE",
+        "trio_gc_freeze",
+        _flag,
+        True,
+        _FLAG_VALUES,
+        "`TrioWorker` moves the objects that exist once the app has started into the "
+        "garbage collector's permanent generation (`gc.freeze()`), so full collections "
+        "stop walking them ([why](trio.md#the-garbage-collector))",
+        shown_default="`1`",
+    ),
+    Variable(
         "SAFEWORKERS_GUARD_PROCESS",
         "guard_process",
         _flag,
@@ -285,6 +296,7 @@ class Settings:
     tcp_keepalive: tuple[int, int, int] | None
     mptcp: bool
     trio_fast: bool
+    trio_gc_freeze: bool
     guard_process: bool
     after_patch: str | None
     green_drivers: bool

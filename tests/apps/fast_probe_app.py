@@ -11,7 +11,8 @@ character in a header value); ``/no-read`` (answers without reading the body);
 ``/long-poll`` (waits for ``http.disconnect`` and writes "disconnected" to the
 file named by ``SWTEST_EVENTS``); ``/fail`` (raises before answering);
 ``/half`` (starts a response and raises); ``/answer-then-wait`` (answers while
-another task waits in ``receive()``, then writes what that wait got).
+another task waits in ``receive()``, then writes what that wait got); ``/gc``
+(how many objects the garbage collector has frozen).
 """
 
 from __future__ import annotations
@@ -134,6 +135,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if EVENTS:
             with open(EVENTS, "a") as events:
                 events.write(f"after the answer: {got[0] if got else 'still waiting'}\n")
+    elif path == "/gc":
+        import gc
+
+        await _respond(send, str(gc.get_freeze_count()).encode())
     elif path == "/fail":
         raise RuntimeError("the app failed before answering")
     elif path == "/half":

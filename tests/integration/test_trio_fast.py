@@ -354,6 +354,13 @@ def test_the_fast_path_can_be_turned_off() -> None:
         assert "SAFEWORKERS_TRIO_FAST='maybe' is not valid" in bad.log
 
 
+def test_the_heap_is_frozen_once_the_app_has_started(server: Server) -> None:
+    assert int(server.get("/gc").text) > 10_000  # the modules of gunicorn, trio, hypercorn...
+    env = {"SAFEWORKERS_TRIO_GC_FREEZE": "0"}
+    with servers.gunicorn(APP, *WORKER, env=env) as unfrozen:
+        assert unfrozen.get("/gc").text == "0"
+
+
 def test_a_long_stream_lets_other_tasks_run(server: Server) -> None:
     """A response streamed in many small parts, each written at once (the socket never
     fills here), still lets the worker's other tasks run meanwhile: the other

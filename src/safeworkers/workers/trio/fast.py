@@ -366,15 +366,17 @@ class FastConnection:
         """The next bytes from the peer; ``b""`` once it closed.
 
         After a read that emptied the socket (it returned less than asked), the
-        next one waits for data first: trying at once would mostly cost a failed
-        system call, as a client rarely sends its next request before it has the
-        answer to the last one.
+        next one lets the other connections run first: a client rarely sends its
+        next request before it has the answer to the last one, but by the time
+        this task runs again it usually has, and the read finds it without a
+        wait. A wait costs more than a read that fails: Trio re-arms a one-shot
+        epoll registration for each (an ``epoll_ctl``) and wakes the task
+        through its scheduler; reading first made the hello app 7 % faster at
+        one connection and 20-28 % at 4 and 32. When nothing came, the read
+        fails once and the task waits.
         """
         sock = self.sock
-        if self._drained:
-            self._calm = 0
-            await trio.lowlevel.wait_readable(self.fd)
-        elif self._calm >= FAIRNESS:
+        if self._drained or self._calm >= FAIRNESS:  # (or: fairness, see FAIRNESS)
             self._calm = 0
             await trio.lowlevel.checkpoint()
         while True:

@@ -268,6 +268,28 @@ def _first_leaf(exc: BaseException) -> BaseException:
     return exc
 
 
+def _freeze_heap(log: Any) -> None:
+    """Move what exists once the app has started into the collector's permanent generation.
+
+    A full collection walks every object the collector tracks: the app's
+    modules, its libraries', the server's, whatever lifespan startup made, all
+    of which live as long as the worker. An app that allocates a lot per
+    request (quart-trio, Django, pydantic) makes the collector run often, and
+    each full run walks all of them again: frozen, they are skipped (quart-trio
+    served 8 % more requests a second). Cyclic garbage is collected first;
+    frozen objects are still freed by reference counting, only a cycle among
+    them that becomes garbage later stays (as Python's docs advise pre-fork
+    servers, which freeze before fork for the same walks and copy-on-write).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    log.debug(
+        "%d objects moved to the garbage collector's permanent generation", gc.get_freeze_count()
+    )
+
+
 def _with_state(cls: Any, upstream: type, *args: Any, state: dict[str, Any]) -> Any:
     """``cls`` bound to ``args``, plus ``state`` where hypercorn's ``upstream`` takes it (0.15+)."""
     if "state" in inspect.signature(upstream).parameters:
@@ -290,6 +312,7 @@ async def serve(
     rules: Rules,
     *,
     fast: bool = True,
+    freeze: bool = True,
     access: Callable[[Any, Any, float], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -298,6 +321,8 @@ async def serve(
     With ``fast`` (``SAFEWORKERS_TRIO_FAST``, on by default) and no TLS, the
     listeners are served by the fast path (:mod:`.fast`), which hands
     upgrades to hypercorn; otherwise hypercorn serves every connection.
+    With ``freeze`` (``SAFEWORKERS_TRIO_GC_FREEZE``, on by default) the heap
+    is frozen once the app has started (:func:`_freeze_heap`).
     """
     state: dict[str, Any] = {}
     lifespan = _with_state(Lifespan, Lifespan, app, config, state=state)()
@@ -305,6 +330,8 @@ async def serve(
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
+        if freeze:
+            _freeze_heap(rules.log)
         ssl_context = config.create_ssl_context()
         sweeper = IdleSweeper(float(config.keep_alive_timeout))
         lifespan_nursery.start_soon(sweeper.sweep, context.terminated)

@@ -211,6 +211,7 @@ class TrioWorker(SafeWorkerMixin, Worker):  # type: ignore[misc]
             self._shutdown,
             self._rules,
             fast=self.safeworkers_settings.trio_fast,
+            freeze=self.safeworkers_settings.trio_gc_freeze,
             access=self._access if self._access_wanted else None,
             task_status=task_status,
         )
