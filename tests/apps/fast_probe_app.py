@@ -10,9 +10,12 @@ parts, then how often another task ran meanwhile); ``/bad-header`` (a control
 character in a header value); ``/no-read`` (answers without reading the body);
 ``/long-poll`` (waits for ``http.disconnect`` and writes "disconnected" to the
 file named by ``SWTEST_EVENTS``); ``/fail`` (raises before answering);
-``/half`` (starts a response and raises); ``/answer-then-wait`` (answers while
-another task waits in ``receive()``, then writes what that wait got); ``/gc``
-(how many objects the garbage collector has frozen).
+``/half`` (starts a response and raises); ``/answer-then-wait?ms=50`` (answers after
+ms while another task waits in ``receive()``, then writes what that wait
+got); ``/big-then-cancel?n=BYTES`` (quart-trio's pattern: one task sends a
+body of n bytes in one message while another, waiting in ``receive()``,
+cancels both when it gets ``http.disconnect``); ``/gc`` (how many objects the
+garbage collector has frozen).
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wait)
-            await trio.sleep(0.05)  # the wait has begun
+            await trio.sleep(_number(scope, "ms", 50) / 1000)  # the wait has begun
             await _respond(send, b"answered")
             with trio.move_on_after(3):
                 while not got:
@@ -135,6 +138,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if EVENTS:
             with open(EVENTS, "a") as events:
                 events.write(f"after the answer: {got[0] if got else 'still waiting'}\n")
+    elif path == "/big-then-cancel":
+        await receive()  # the (empty) request
+
+        async def watch(nursery: trio.Nursery) -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            nursery.cancel_scope.cancel()
+
+        async def answer(nursery: trio.Nursery) -> None:
+            await _respond(send, b"x" * _number(scope, "n", 1 << 20))
+            nursery.cancel_scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, nursery)
+            await trio.sleep(0.01)  # the watch waits in receive()
+            nursery.start_soon(answer, nursery)
     elif path == "/gc":
         import gc
 

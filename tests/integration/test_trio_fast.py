@@ -284,19 +284,25 @@ def test_a_long_poll_sees_the_client_go(server: Server) -> None:
     assert "http.disconnect" in events.read_text()
 
 
-def test_a_wait_for_the_disconnect_ends_with_the_answer(server: Server) -> None:
+@pytest.mark.parametrize("ms", [50, 1300])
+def test_a_wait_for_the_disconnect_ends_with_the_answer(server: Server, ms: int) -> None:
     """An app that waits in receive() while it answers (quart-trio does, for every
     request) is told http.disconnect once its answer is out, as hypercorn tells it,
-    even though the client keeps the connection open."""
+    even though the client keeps the connection open: whether the answer comes
+    before the fast path's sweeper tick or after it (the wait then watches the
+    socket)."""
     events: Path = server.events  # type: ignore[attr-defined]
+    before = events.read_text().count("after the answer")
     sock = connect(server)
     try:
-        sock.sendall(get("/answer-then-wait"))
+        sock.sendall(get(f"/answer-then-wait?ms={ms}"))
         data = b""
         while not data.endswith((b"answered", b"0\r\n\r\n")):
             data += sock.recv(65536)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and "after the answer" not in events.read_text():
+        while events.read_text().count("after the answer") == before:
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.05)
         sock.sendall(get("/"))  # and the connection serves the next request
         while b"hello" not in data or not data.endswith((b"hello", b"0\r\n\r\n")):
@@ -304,7 +310,34 @@ def test_a_wait_for_the_disconnect_ends_with_the_answer(server: Server) -> None:
         assert [status for status, _, _ in responses(data)] == [200, 200]
     finally:
         sock.close()
-    assert "after the answer: http.disconnect" in events.read_text()
+    last = events.read_text().splitlines()[-1]
+    assert last == "after the answer: http.disconnect", last
+
+
+def test_a_disconnect_after_the_answer_never_cuts_it_short(server: Server) -> None:
+    """quart-trio cancels its request's tasks when its receive() gets http.disconnect:
+    that must not happen while the answer is still being written. A slow reader
+    makes the write wait; the client still gets every byte, and the connection
+    serves the next request."""
+    size = 8_000_000
+    sock = connect(server, timeout=30)
+    try:
+        sock.sendall(get(f"/big-then-cancel?n={size}"))
+        time.sleep(0.5)  # the socket buffers fill: the last write has to wait
+        data = b""
+        while len(data) < size or not data.endswith((b"x", b"0\r\n\r\n")):
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"closed after {len(data)} bytes"
+            data += chunk
+        sock.sendall(get("/"))
+        while not data.endswith((b"hello", b"0\r\n\r\n")) or b"hello" not in data[-64:]:
+            chunk = sock.recv(65536)
+            assert chunk, "closed before the next answer"
+            data += chunk
+    finally:
+        sock.close()
+    (first, _, body), (second, _, _) = responses(data)
+    assert (first, len(body), second) == (200, size, 200)
 
 
 def test_an_unread_body_is_skipped_to_the_next_request(server: Server) -> None:

@@ -18,8 +18,9 @@ already read (:mod:`.serving`):
   lifespan ``state``, no extensions on HTTP/1.1); request bodies are read
   when the app asks for them (back-pressure), ``Expect: 100-continue`` is
   answered on the first read, and a body cut short reaches the app as
-  ``http.disconnect``, as does the end of the answer for an app still waiting
-  in ``receive()`` (a peer that goes away meanwhile is seen within a second);
+  ``http.disconnect``, as does the end of the answer (its last byte written)
+  for an app still waiting in ``receive()`` (a peer that goes away meanwhile
+  is seen within a second);
 - a response whose body comes in one message goes out in one write, with a
   ``content-length``; a streamed one is chunked (close-delimited on
   HTTP/1.0); HEAD and bodiless statuses send no body; responses carry
@@ -240,6 +241,7 @@ class FastConnection:
     """One connection on the fast path (see the module docstring)."""
 
     __slots__ = (
+        "_answered",
         "_body_left",
         "_calm",
         "_chunked",
@@ -252,6 +254,7 @@ class FastConnection:
         "_head",
         "_length",
         "_log_scope",
+        "_over",
         "_refusal",
         "_response",
         "_scope",
@@ -261,6 +264,7 @@ class FastConnection:
         "_status",
         "_suppress",
         "_wake",
+        "_watch",
         "client",
         "fd",
         "framer",
@@ -288,8 +292,10 @@ class FastConnection:
         self._calm = 0
         self._drained = False
         self._gone = False
-        #: Set to end a parked wait for the disconnect (see _until_disconnect).
+        #: The waits for the disconnect of the request being served (see _until_disconnect).
         self._wake: trio.Event | None = None
+        self._watch: trio.CancelScope | None = None
+        self._over: trio.Event | None = None
         self.client: Any = None
 
     def cancel(self) -> None:
@@ -497,6 +503,10 @@ class FastConnection:
         self._refusal = None
         self._response: Any = None
         self._started = self._done = False
+        #: The last byte of the answer has been written (``_done``: the app sent its last part).
+        self._answered = False
+        self._wake = self._over = None
+        self._watch = None
         self._closing = not head.keep_alive
         self._continue = head.expect_continue
         self._body_left = head.has_body
@@ -526,8 +536,8 @@ class FastConnection:
                 await self._write(self._error_response())
                 self._log(scope, {"status": 500, "headers": []})
             return False
-        if not self._done or self._gone or self._refused() is not None:
-            return False  # a response cut short, a peer gone, a bad body: close
+        if not self._answered or self._gone or self._refused() is not None:
+            return False  # a response cut short (or its writing cancelled), a peer gone: close
         if self._body_left:
             if self._continue or self._closing:
                 return False  # the client waits for "100 Continue": it sends no body
@@ -588,7 +598,7 @@ class FastConnection:
                 self._body_left = False
                 self._gone = True
                 return _DISCONNECT
-        if self._done or self._gone or self._refusal is not None:
+        if self._answered or self._gone or self._refusal is not None:
             return _DISCONNECT
         await self._until_disconnect()
         return _DISCONNECT
@@ -617,33 +627,53 @@ class FastConnection:
             return {"type": "http.request", "body": body, "more_body": True}
 
     async def _until_disconnect(self) -> None:
-        """Wait for the peer to close, keeping what it sends meanwhile (a next request).
+        """Wait for the end of the answer or the peer's close, keeping what the peer
+        sends meanwhile (a next request).
 
         Many apps wait for ``http.disconnect`` in a task of their own that they
         cancel as soon as their answer is out (quart-trio does, for every
         request). Watching the socket for that moment would cost two epoll
         registrations and a wake-up per request, so the wait first parks at no
-        cost: the answer's completion ends it (the request is over, as
+        cost: the answer's last byte written ends it (the request is over, as
         hypercorn says), and the sweeper's next tick turns a wait still going on
-        into a watch of the socket. A peer that goes away is seen within a second.
+        into a watch of the socket, which the answer's end also stops. A peer
+        that goes away is seen within a second.
         """
-        wake = self._wake = trio.Event()
-        try:
-            await wake.wait()
-        finally:
-            self._wake = None
-        if self._done or self._gone:
+        if self._wake is None:
+            self._wake = trio.Event()
+        await self._wake.wait()
+        if self._answered or self._gone:
+            return
+        if self._watch is not None:
+            # Another receive() watches the socket already: wait for what it sees.
+            if self._over is None:
+                self._over = trio.Event()
+            await self._over.wait()
             return
         buffered = 0
-        while True:
-            data = await self._read()
-            if not data:
-                self._gone = True
-                return
-            self.framer.feed(data)
-            buffered += len(data)
-            if buffered > READ_AHEAD:
-                await trio.sleep_forever()  # as hypercorn: a client that pipelines waits
+        try:
+            with trio.CancelScope() as self._watch:
+                while True:
+                    data = await self._read()
+                    if not data:
+                        self._gone = True
+                        break
+                    self.framer.feed(data)
+                    buffered += len(data)
+                    if buffered > READ_AHEAD:
+                        await trio.sleep_forever()  # as hypercorn: a client that pipelines waits
+        finally:
+            self._watch = None
+        self._end_waits()
+
+    def _end_waits(self) -> None:
+        """The request is over for the app (answered, or the peer went): end its waits."""
+        if self._wake is not None:
+            self._wake.set()
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._over is not None:
+            self._over.set()
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self._refusal is not None and not self._started:
@@ -683,11 +713,13 @@ class FastConnection:
             elif self._length is not None and self._sent < self._length and not self._suppress:
                 self._closing = True  # fewer bytes than announced: only a close ends it
             self._done = True
-            if self._wake is not None:
-                self._wake.set()  # the app's wait for the disconnect ends with the answer
         if data:
             await self._write(data)
         if self._done:
+            # Only now, with the last byte written: a wait for the disconnect that ended
+            # earlier could make the app cancel this very write (quart-trio does).
+            self._answered = True
+            self._end_waits()
             self._log(self._log_scope, self._response)
 
     def _response_head(self, body: bytes, more: bool) -> bytes:

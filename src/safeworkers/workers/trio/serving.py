@@ -276,14 +276,16 @@ def _freeze_heap(log: Any) -> None:
     of which live as long as the worker. An app that allocates a lot per
     request (quart-trio, Django, pydantic) makes the collector run often, and
     each full run walks all of them again: frozen, they are skipped (quart-trio
-    served 8 % more requests a second). Cyclic garbage is collected first;
-    frozen objects are still freed by reference counting, only a cycle among
-    them that becomes garbage later stays (as Python's docs advise pre-fork
-    servers, which freeze before fork for the same walks and copy-on-write).
+    served 8 % more requests a second). Only the young generations are
+    collected first: a full collection here would write to every object a
+    ``--preload`` master shared with this worker, copying all of its pages at
+    once, where freezing touches none of them. Frozen objects are still freed
+    by reference counting; only a reference cycle among them that is or
+    becomes garbage is never collected.
     """
     import gc
 
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
     log.debug(
         "%d objects moved to the garbage collector's permanent generation", gc.get_freeze_count()
