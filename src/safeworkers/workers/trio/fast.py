@@ -382,7 +382,7 @@ class FastConnection:
         fails once and the task waits.
         """
         sock = self.sock
-        if self._drained or self._calm >= FAIRNESS:  # (or: fairness, see FAIRNESS)
+        if self._drained or self._calm >= FAIRNESS:  # read first, or yield for fairness
             self._calm = 0
             await trio.lowlevel.checkpoint()
         while True:
