@@ -83,19 +83,17 @@ class _IdleTimer:
 
     async def stop(self) -> None:
         self.requests += 1
-        self.since = None
         self.firing = False
-        self.sweeper.idle.discard(self)
+        self.close()
 
     def close(self) -> None:
-        """The connection ended: the sweeper forgets it."""
+        """Not idle any more (busy, closing or ended): the sweeper forgets it."""
         self.since = None
         self.sweeper.idle.discard(self)
 
     def fire(self) -> None:
         """Run the action (the close) in the connection's task group."""
-        self.sweeper.idle.discard(self)
-        self.since = None
+        self.close()
         self.firing = True
         try:
             self._task_group._nursery.start_soon(self._action)
