@@ -15,6 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,38 @@ def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
     assert [json.loads(body)["query_string"] for _, _, body in answers] == [
         f"i={i}" for i in range(1000)
     ]
+
+
+def test_many_busy_connections_get_whole_answers_in_order(server: Server) -> None:
+    """Sixteen connections at once, each pipelining answers of its own sizes, some
+    too large for one write, and streamed ones: every byte arrives, in order. On
+    the fast path the answers of busy connections are written together by one
+    task (FastServer.flush), which hands a write it cannot finish back to its
+    connection."""
+
+    def sizes(k: int) -> list[int]:
+        return [1 + (k * 7919 + i * 104729) % 50_000 for i in range(11)] + [8 << 20]
+
+    def one(k: int) -> bool:
+        targets = [f"/big?n={n}" for n in sizes(k)] + [f"/stream?n={k}"]
+        raw = b"".join(get(target) for target in targets) + get("/scope", "Connection: close")
+        sock = connect(server, timeout=60)
+        try:
+            sock.sendall(raw)
+            time.sleep(0.3)  # the large answers meet full socket buffers
+            answers = responses(read_all(sock, limit=64 << 20))
+        finally:
+            sock.close()
+        got = [(status, len(body), body.strip(b"x")) for status, _, body in answers[:-2]]
+        streamed = answers[-2][2]
+        return (
+            got == [(200, n, b"") for n in sizes(k)]
+            and streamed == b"".join(b"part %d\n" % i for i in range(k))
+            and answers[-1][0] == 200
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(one, range(16)))
 
 
 def test_bodies_in_and_out(server: Server) -> None:

@@ -21,6 +21,10 @@ already read (:mod:`.serving`):
   ``http.disconnect``, as does the end of the answer (its last byte written)
   for an app still waiting in ``receive()`` (a peer that goes away meanwhile
   is seen within a second);
+- while other connections are busy, a connection hands its writes to one
+  task that makes them back to back after the scheduler's batch
+  (:meth:`FastServer.flush`): the client is woken once per batch, not once
+  per answer;
 - a response whose body comes in one message goes out in one write, with a
   ``content-length``; a streamed one is chunked (close-delimited on
   HTTP/1.0); HEAD and bodiless statuses send no body; responses carry
@@ -152,6 +156,14 @@ class FastServer:
         #: What hypercorn hands an app for running code in threads (the WSGI adapter).
         self.sync_spawn = trio.to_thread.run_sync
         self.call_soon = trio.from_thread.run
+        #: Connection tasks waiting for their peer (a request, in ``wait_readable``).
+        self.reading = 0
+        #: Connections whose writes wait for :meth:`flush`, which makes them together.
+        self._outbox: list[FastConnection] = []
+        self._flusher: trio.lowlevel.Task | None = None
+        self._flushing = False
+        #: Writes the flusher made (a statistic; the tests read it).
+        self.gathered = 0
 
     def _update_headers(self) -> None:
         headers = self.config.response_headers("h11")
@@ -211,6 +223,62 @@ class FastServer:
                 ):
                     connection.cancel()
 
+    async def flush(self) -> None:
+        """Write the answers of busy connections back to back, once per scheduler batch.
+
+        A write to a peer that sleeps waiting for it wakes the peer's thread,
+        and waking a thread on another CPU costs more than the write itself
+        (an interrupt between CPUs, a VM exit under a hypervisor). A client or
+        proxy that handles an answer faster than the worker makes the next one
+        sleeps again between two answers, so answers written one request apart
+        wake it once each; written together, once a batch. asyncio servers get
+        this from their shape (reads in one loop pass, the apps and their
+        writes in the next); here a connection that writes (part of) an
+        answer while other connections are busy hands the write to this task,
+        which the scheduler runs after the tasks ready before it, and waits
+        for it. At 32 connections the hello app serves about 45 % more
+        requests per second, quart-trio 15-25 %. With one busy connection
+        there is nothing to gather, and the write goes out at once (waiting
+        would only add a pass of the scheduler to each round trip).
+        """
+        self._flushing = True
+        try:
+            while True:
+                if not self._outbox:
+                    self._flusher = trio.lowlevel.current_task()
+                    await trio.lowlevel.wait_task_rescheduled(self._abort_flush)
+                ready, self._outbox = self._outbox, []
+                self.gathered += len(ready)
+                for connection in ready:
+                    connection._flushed()
+        finally:
+            self._flushing = False
+            for connection in self._outbox:  # none when cancelled between batches; a guard
+                connection._flushed()
+            self._outbox = []
+
+    def _abort_flush(self, _: Any) -> trio.lowlevel.Abort:
+        self._flusher = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def defer(self, connection: FastConnection) -> bool:
+        """Queue ``connection``'s write for :meth:`flush`, when it is worth it.
+
+        Worth it when another connection is busy (its task is not waiting for
+        its peer): its answer may join this one in the flush.
+        """
+        if not self._flushing or len(self.connections) - self.reading < 2:
+            return False
+        self._outbox.append(connection)
+        if self._flusher is not None:
+            trio.lowlevel.reschedule(self._flusher)
+            self._flusher = None
+        return True
+
+    def undefer(self, connection: FastConnection) -> None:
+        """``connection``'s wait was cancelled before its turn: its write is dropped."""
+        self._outbox.remove(connection)
+
     def stop(self) -> None:
         """gunicorn's stop: idle connections that were answered close now; the rest finish."""
         self.stopping = True
@@ -255,6 +323,7 @@ class FastConnection:
         "_length",
         "_log_scope",
         "_over",
+        "_pending",
         "_refusal",
         "_response",
         "_scope",
@@ -263,8 +332,11 @@ class FastConnection:
         "_started",
         "_status",
         "_suppress",
+        "_task",
+        "_turns",
         "_wake",
         "_watch",
+        "_writing",
         "client",
         "fd",
         "framer",
@@ -296,6 +368,13 @@ class FastConnection:
         self._wake: trio.Event | None = None
         self._watch: trio.CancelScope | None = None
         self._over: trio.Event | None = None
+        #: A write handed to the flusher (see FastServer.flush): what is left of it, and
+        #: the task waiting for it.
+        self._pending = b""
+        self._task: trio.lowlevel.Task | None = None
+        #: A write of the answer is under way; the app's other tasks that write wait here.
+        self._writing = False
+        self._turns: trio.lowlevel.ParkingLot | None = None
         self.client: Any = None
 
     def cancel(self) -> None:
@@ -390,7 +469,12 @@ class FastConnection:
                 data = sock.recv(READ_SIZE)
             except BlockingIOError:
                 self._calm = 0
-                await trio.lowlevel.wait_readable(self.fd)
+                server = self.server
+                server.reading += 1
+                try:
+                    await trio.lowlevel.wait_readable(self.fd)
+                finally:
+                    server.reading -= 1
                 continue
             except OSError:
                 data = b""
@@ -433,6 +517,58 @@ class FastConnection:
                 self._gone = True
                 return
             view = view[sent:]
+
+    async def _write_answer(self, data: bytes) -> None:
+        """A write of the app's answer: through the flusher when others are busy.
+
+        An app that sends from two tasks at once has its writes made one after
+        the other, whole (as hypercorn's send lock does): bytes of the second
+        never pass those of the first waiting for the flusher or the client.
+        """
+        while self._writing:
+            if self._turns is None:
+                self._turns = trio.lowlevel.ParkingLot()
+            await self._turns.park()
+        self._writing = True
+        try:
+            if self._gone or not self.server.defer(self):
+                await self._write(data)
+                return
+            self._pending = data
+            self._task = trio.lowlevel.current_task()
+            try:
+                await trio.lowlevel.wait_task_rescheduled(self._abort_pending)
+            finally:
+                self._task = None
+            # The task has just yielded: its next read goes first (see _read).
+            self._calm = 0
+            self._drained = False
+            if self._pending:  # the socket's buffer was full: the rest the usual way
+                rest, self._pending = self._pending, b""
+                await self._write(rest)
+        finally:
+            self._writing = False
+            if self._turns:
+                self._turns.unpark()
+
+    def _abort_pending(self, _: Any) -> trio.lowlevel.Abort:
+        self.server.undefer(self)
+        self._pending = b""
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _flushed(self) -> None:
+        """The flusher's turn: write what it can of the pending write, wake the writer."""
+        data = self._pending
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._gone = True
+            sent = len(data)
+        self._pending = data[sent:] if sent < len(data) else b""
+        assert self._task is not None
+        trio.lowlevel.reschedule(self._task)
 
     async def _refuse(self, refusal: Refusal) -> None:
         client = self.client[0] if self.client else ""
@@ -714,7 +850,7 @@ class FastConnection:
                 self._closing = True  # fewer bytes than announced: only a close ends it
             self._done = True
         if data:
-            await self._write(data)
+            await self._write_answer(data)
         if self._done:
             # Only now, with the last byte written: a wait for the disconnect that ended
             # earlier could make the app cancel this very write (quart-trio does).

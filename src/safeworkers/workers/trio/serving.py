@@ -351,6 +351,7 @@ async def serve(
 
             quick = FastServer(app, config, rules, dict(state), handover=handover, access=access)
             lifespan_nursery.start_soon(quick.sweep)
+            lifespan_nursery.start_soon(quick.flush)
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 if quick is not None:
