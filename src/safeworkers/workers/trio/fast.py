@@ -247,37 +247,40 @@ class FastServer:
                 if not self._outbox:
                     self._flusher = trio.lowlevel.current_task()
                     await trio.lowlevel.wait_task_rescheduled(self._abort_flush)
-                ready, self._outbox = self._outbox, []
-                self.gathered += len(ready)
-                for connection in ready:
-                    connection._flushed()
+                self._flush_batch()
         finally:
             self._flushing = False
-            for connection in self._outbox:  # none when cancelled between batches; a guard
-                connection._flushed()
-            self._outbox = []
+            self._flush_batch()  # none when cancelled between batches; a guard
+
+    # Protected from KeyboardInterrupt and gunicorn's abort (SystemExit, raised in
+    # whatever code runs): a batch cut in the middle would leave tasks that nobody wakes.
+    @trio.lowlevel.enable_ki_protection
+    def _flush_batch(self) -> None:
+        ready, self._outbox = self._outbox, []
+        self.gathered += len(ready)
+        for connection in ready:
+            connection._flushed()
 
     def _abort_flush(self, _: Any) -> trio.lowlevel.Abort:
         self._flusher = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    def defer(self, connection: FastConnection) -> bool:
-        """Queue ``connection``'s write for :meth:`flush`, when it is worth it.
+    def worth_gathering(self) -> bool:
+        """Whether a write should wait for :meth:`flush`: when another connection is
+        busy (its task is not waiting for its peer), its answer may join it there."""
+        return self._flushing and len(self.connections) - self.reading >= 2
 
-        Worth it when another connection is busy (its task is not waiting for
-        its peer): its answer may join this one in the flush.
-        """
-        if not self._flushing or len(self.connections) - self.reading < 2:
-            return False
+    def defer(self, connection: FastConnection) -> None:
+        """Queue ``connection``'s pending write for :meth:`flush`."""
         self._outbox.append(connection)
         if self._flusher is not None:
             trio.lowlevel.reschedule(self._flusher)
             self._flusher = None
-        return True
 
     def undefer(self, connection: FastConnection) -> None:
-        """``connection``'s wait was cancelled before its turn: its write is dropped."""
-        self._outbox.remove(connection)
+        """``connection``'s wait ended before its turn: its write is dropped."""
+        if connection in self._outbox:
+            self._outbox.remove(connection)
 
     def stop(self) -> None:
         """gunicorn's stop: idle connections that were answered close now; the rest finish."""
@@ -531,15 +534,20 @@ class FastConnection:
             await self._turns.park()
         self._writing = True
         try:
-            if self._gone or not self.server.defer(self):
+            if self._gone or not self.server.worth_gathering():
                 await self._write(data)
                 return
             self._pending = data
             self._task = trio.lowlevel.current_task()
             try:
+                self.server.defer(self)
                 await trio.lowlevel.wait_task_rescheduled(self._abort_pending)
             finally:
-                self._task = None
+                if self._task is not None:
+                    # Neither flushed nor aborted: an exception (gunicorn's abort) came
+                    # between the two lines above. The flusher must not wake this task.
+                    self.server.undefer(self)
+                    self._task = None
             # The task has just yielded: its next read goes first (see _read).
             self._calm = 0
             self._drained = False
@@ -554,6 +562,7 @@ class FastConnection:
     def _abort_pending(self, _: Any) -> trio.lowlevel.Abort:
         self.server.undefer(self)
         self._pending = b""
+        self._task = None
         return trio.lowlevel.Abort.SUCCEEDED
 
     def _flushed(self) -> None:
@@ -567,8 +576,9 @@ class FastConnection:
             self._gone = True
             sent = len(data)
         self._pending = data[sent:] if sent < len(data) else b""
-        assert self._task is not None
-        trio.lowlevel.reschedule(self._task)
+        task, self._task = self._task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
 
     async def _refuse(self, refusal: Refusal) -> None:
         client = self.client[0] if self.client else ""
@@ -850,7 +860,13 @@ class FastConnection:
                 self._closing = True  # fewer bytes than announced: only a close ends it
             self._done = True
         if data:
-            await self._write_answer(data)
+            try:
+                await self._write_answer(data)
+            except BaseException:
+                # A write cancelled (or cut short) drops its part of the answer: what
+                # follows must not go out behind it, and the connection must close.
+                self._gone = True
+                raise
         if self._done:
             # Only now, with the last byte written: a wait for the disconnect that ended
             # earlier could make the app cancel this very write (quart-trio does).

@@ -9,15 +9,19 @@ an answer went. What clients see is checked on real servers too
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import trio
 from hypercorn.config import Config
 
-from safeworkers.workers.trio.fast import FastServer
+from safeworkers.workers.trio.fast import FastConnection, FastServer
 from safeworkers.workers.trio.http1 import Limits
 from safeworkers.workers.trio.protocol import Rules
 
@@ -31,8 +35,8 @@ async def answer(send: Send, body: bytes) -> None:
 
 class App:
     """``/hold`` answers once released; ``/big`` 8 MiB; ``/two-tasks`` sends from two
-    tasks at once; ``/cancelled`` cancels its own answer; anything else answers at
-    once with its path."""
+    tasks at once; ``/cancelled`` cancels its own answer, ``/part-cancelled`` a part
+    of it; anything else answers at once with its path."""
 
     def __init__(self) -> None:
         self.release = trio.Event()
@@ -63,6 +67,18 @@ class App:
                         send, {"type": "http.response.body", "body": part, "more_body": True}
                     )
             await send({"type": "http.response.body", "body": b""})
+        elif path == "/part-cancelled":
+            # A part whose send is cancelled, then the rest: the answer is broken.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"4")],
+                }
+            )
+            with trio.move_on_after(0):
+                await send({"type": "http.response.body", "body": b"ab", "more_body": True})
+            await send({"type": "http.response.body", "body": b"cd"})
         elif path == "/cancelled":
             with trio.CancelScope() as scope_:
                 scope_.cancel()
@@ -221,3 +237,74 @@ def test_an_app_sending_from_two_tasks_at_once_has_its_writes_made_in_turn() -> 
             await stream.aclose()
 
     run(main)
+
+
+def test_a_part_whose_write_was_cancelled_closes_the_connection_and_nothing_follows_it() -> None:
+    async def main() -> None:
+        app = App()
+        async with serving(app) as (server, address):
+            busy = await holding(app, address)
+            stream = await trio.open_tcp_stream(*address)
+            await request(stream, "/part-cancelled")
+            await request(stream, "/next")  # never read as the rest of a body
+            data = b""
+            try:
+                while more := await stream.receive_some():
+                    data += more
+            except trio.BrokenResourceError:
+                pass  # closed with /next unread: the kernel resets the connection
+            assert data == b""  # the head went with the cancelled part: closed, nothing sent
+            assert server.gathered == 0
+            app.release.set()
+            assert await response(busy) == b"held"
+            await busy.aclose()
+            await stream.aclose()
+
+    run(main)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGUSR2")
+def test_gunicorns_abort_in_the_middle_of_a_flush_unwinds_cleanly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gunicorn's timeout abort raises SystemExit wherever the worker is, unless
+    Trio's protection is on (TrioWorker.handle_abort, done here by a signal
+    handler of the same logic): landing in the flusher's batch, it must not leave
+    tasks that nobody wakes, which would break the run loop."""
+    everything = trio.CancelScope()
+
+    def handle_abort(sig: int, frame: Any) -> None:
+        if trio.lowlevel.currently_ki_protected():
+            trio.lowlevel.current_trio_token().run_sync_soon(everything.cancel)
+        else:
+            sys.exit(1)
+
+    flushed = FastConnection._flushed
+    calls = 0
+
+    def flushed_then_abort(self: FastConnection) -> None:
+        nonlocal calls
+        calls += 1
+        flushed(self)
+        if calls == 1:
+            os.kill(os.getpid(), signal.SIGUSR2)  # the arbiter's SIGABRT, landing here
+
+    monkeypatch.setattr(FastConnection, "_flushed", flushed_then_abort)
+    previous = signal.signal(signal.SIGUSR2, handle_abort)
+
+    async def main() -> None:
+        app = App()
+        with everything:
+            async with serving(app) as (_, address):
+                await holding(app, address)
+                for _ in range(3):
+                    await request(await trio.open_tcp_stream(*address), "/hold")
+                await trio.sleep(0.1)
+                app.release.set()  # four answers at once: one batch for the flusher
+                await trio.sleep_forever()
+
+    try:
+        run(main)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert calls >= 3  # the batch went on to its end
