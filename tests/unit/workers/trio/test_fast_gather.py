@@ -144,23 +144,30 @@ async def holding(app: App, address: tuple[str, int]) -> trio.SocketStream:
     return busy
 
 
+@asynccontextmanager
+async def another_busy(app: App, address: tuple[str, int]) -> AsyncIterator[None]:
+    """Another connection kept busy meanwhile; released at the end, its answer checked."""
+    busy = await holding(app, address)
+    yield
+    app.release.set()
+    assert await response(busy) == b"held"
+    await busy.aclose()
+
+
 def test_an_answer_finished_while_another_connection_is_busy_goes_out_with_the_flush() -> None:
     async def main() -> None:
         app = App()
         async with serving(app) as (server, address):
-            busy = await holding(app, address)
-            quick = await trio.open_tcp_stream(*address)
-            await request(quick, "/now")
-            assert await response(quick) == b"/now"
-            assert server.gathered == 1
-            # The other connection now waits for its next request: the held answer
-            # has nothing to be gathered with and goes out at once.
-            app.release.set()
-            assert await response(busy) == b"held"
+            async with another_busy(app, address):
+                quick = await trio.open_tcp_stream(*address)
+                await request(quick, "/now")
+                assert await response(quick) == b"/now"
+                assert server.gathered == 1
+            # Released, the held answer had nothing to be gathered with (the other
+            # connection waited for its next request): it went out at once.
             assert server.gathered == 1
             await request(quick, "/again")
             assert await response(quick) == b"/again"
-            await busy.aclose()
             await quick.aclose()
 
     run(main)
@@ -183,18 +190,16 @@ def test_an_answer_cancelled_while_it_waits_for_the_flush_is_dropped_and_closes(
     async def main() -> None:
         app = App()
         async with serving(app) as (server, address):
-            busy = await holding(app, address)
-            cancelled = await trio.open_tcp_stream(*address)
-            await request(cancelled, "/cancelled")
-            assert await response(cancelled) == b""  # closed, nothing written
-            # The flusher goes on: the next answer is gathered as before.
-            quick = await trio.open_tcp_stream(*address)
-            await request(quick, "/after")
-            assert await response(quick) == b"/after"
-            assert server.gathered == 1
-            app.release.set()
-            assert await response(busy) == b"held"
-            for stream in (busy, cancelled, quick):
+            async with another_busy(app, address):
+                cancelled = await trio.open_tcp_stream(*address)
+                await request(cancelled, "/cancelled")
+                assert await response(cancelled) == b""  # closed, nothing written
+                # The flusher goes on: the next answer is gathered as before.
+                quick = await trio.open_tcp_stream(*address)
+                await request(quick, "/after")
+                assert await response(quick) == b"/after"
+                assert server.gathered == 1
+            for stream in (cancelled, quick):
                 await stream.aclose()
 
     run(main)
@@ -204,17 +209,14 @@ def test_an_answer_too_large_for_one_write_is_finished_by_its_connection() -> No
     async def main() -> None:
         app = App()
         async with serving(app) as (server, address):
-            busy = await holding(app, address)
-            reader = await trio.open_tcp_stream(*address)
-            await request(reader, "/big")
-            await trio.sleep(0.2)  # the socket's buffer fills: the flusher writes a part
-            assert await response(reader) == bytes(range(256)) * (32 * 1024)
-            assert server.gathered == 1
-            await request(reader, "/next")
-            assert await response(reader) == b"/next"
-            app.release.set()
-            assert await response(busy) == b"held"
-            await busy.aclose()
+            async with another_busy(app, address):
+                reader = await trio.open_tcp_stream(*address)
+                await request(reader, "/big")
+                await trio.sleep(0.2)  # the socket's buffer fills: the flusher writes a part
+                assert await response(reader) == bytes(range(256)) * (32 * 1024)
+                assert server.gathered == 1
+                await request(reader, "/next")
+                assert await response(reader) == b"/next"
             await reader.aclose()
 
     run(main)
@@ -224,16 +226,13 @@ def test_an_app_sending_from_two_tasks_at_once_has_its_writes_made_in_turn() -> 
     async def main() -> None:
         app = App()
         async with serving(app) as (server, address):
-            busy = await holding(app, address)
-            stream = await trio.open_tcp_stream(*address)
-            await request(stream, "/two-tasks")
-            assert sorted([(body := await response(stream))[:2], body[2:]]) == [b"ab", b"cd"]
-            assert server.gathered == 2  # one after the other, each through the flusher
-            await request(stream, "/next")
-            assert await response(stream) == b"/next"
-            app.release.set()
-            assert await response(busy) == b"held"
-            await busy.aclose()
+            async with another_busy(app, address):
+                stream = await trio.open_tcp_stream(*address)
+                await request(stream, "/two-tasks")
+                assert sorted([(body := await response(stream))[:2], body[2:]]) == [b"ab", b"cd"]
+                assert server.gathered == 2  # one after the other, each through the flusher
+                await request(stream, "/next")
+                assert await response(stream) == b"/next"
             await stream.aclose()
 
     run(main)
@@ -243,21 +242,18 @@ def test_a_part_whose_write_was_cancelled_closes_the_connection_and_nothing_foll
     async def main() -> None:
         app = App()
         async with serving(app) as (server, address):
-            busy = await holding(app, address)
-            stream = await trio.open_tcp_stream(*address)
-            await request(stream, "/part-cancelled")
-            await request(stream, "/next")  # never read as the rest of a body
-            data = b""
-            try:
-                while more := await stream.receive_some():
-                    data += more
-            except trio.BrokenResourceError:
-                pass  # closed with /next unread: the kernel resets the connection
-            assert data == b""  # the head went with the cancelled part: closed, nothing sent
-            assert server.gathered == 0
-            app.release.set()
-            assert await response(busy) == b"held"
-            await busy.aclose()
+            async with another_busy(app, address):
+                stream = await trio.open_tcp_stream(*address)
+                await request(stream, "/part-cancelled")
+                await request(stream, "/next")  # never read as the rest of a body
+                data = b""
+                try:
+                    while more := await stream.receive_some():
+                        data += more
+                except trio.BrokenResourceError:
+                    pass  # closed with /next unread: the kernel resets the connection
+                assert data == b""  # the head went with the cancelled part: closed, nothing sent
+                assert server.gathered == 0
             await stream.aclose()
 
     run(main)
